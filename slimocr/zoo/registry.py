@@ -1,0 +1,64 @@
+"""Model names → verified files.
+
+A model is named by a zoo record name (``slimocr zoo list``), by ``official-ppocrv3-det`` /
+``official-ppocrv2-rec`` (the unmodified PP-OCR files from their PyPI package), or by a path to an
+ONNX file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from slimocr.errors import ModelFileError
+from slimocr.pretrained.official import official_path
+
+Kind = Literal["det", "rec"]
+
+OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
+    "official-ppocrv3-det": ("det", "ppocrv3_det"),
+    "official-ppocrv2-rec": ("rec", "ppocrv2_rec"),
+}
+
+
+def default_model(kind: Kind) -> str:
+    """Name of the model that the pipeline uses when none is given."""
+    from slimocr.zoo.records import DEFAULTS
+
+    return DEFAULTS[kind]
+
+
+def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
+    """Turn a model name or path into the path of a verified ONNX file.
+
+    Args:
+        name_or_path: a zoo name, an official name, a path, or None for the default model.
+        kind: ``"det"`` or ``"rec"``; a zoo or official name of the other kind is refused.
+
+    Raises:
+        ModelFileError: unknown name, missing file, or sha256 mismatch for a shipped file.
+    """
+    from slimocr.zoo.records import RECORDS, verified_file
+
+    if name_or_path is None:
+        name_or_path = default_model(kind)
+    name = str(name_or_path)
+    if name in OFFICIAL_NAMES:
+        official_kind, key = OFFICIAL_NAMES[name]
+        if official_kind != kind:
+            raise ModelFileError(f"{name}: is a {official_kind} model, not a {kind} model")
+        return official_path(key)
+    if name in RECORDS:
+        record = RECORDS[name]
+        if record.kind != kind:
+            raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
+        return verified_file(record)
+    path = Path(name)
+    if path.suffix.lower() == ".onnx" or path.exists() or "/" in name:
+        if not path.exists():
+            raise ModelFileError(f"{path}: model file not found")
+        if path.is_dir():
+            raise ModelFileError(f"{path}: is a directory, not an ONNX model file")
+        return path
+    known = ", ".join(sorted([*RECORDS, *OFFICIAL_NAMES]))
+    raise ModelFileError(f"{name}: unknown model name (known: {known}; or give a path to .onnx)")
