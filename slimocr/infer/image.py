@@ -1,0 +1,199 @@
+"""Loading images for inference: any common file, bytes or array in, H×W×3 uint8 BGR out.
+
+PaddleOCR reads images with ``cv2.imread(path)`` (``IMREAD_COLOR``). SlimOCR decodes with
+``cv2.imdecode(..., IMREAD_UNCHANGED)`` instead, so that it can treat the cases ``imread`` gets
+wrong or hides, and then converts the pixels itself:
+
+* 16-bit images are scaled to 8 bits (``round(v / 257)``, so 65535 → 255).
+* Images with an alpha channel (RGBA, LA, palette with transparency) are **composited on white**:
+  text drawn on a transparent background stays readable, where dropping the alpha (what
+  ``imread`` does) would turn such an image all black. Fully opaque pixels are unchanged.
+* Grayscale and palette images become three equal channels.
+* The EXIF orientation of a JPEG is applied, as ``cv2.imread`` does.
+
+The header is read first with PIL, so a file that claims to be huge is refused before any pixel
+is decoded. Every failure is an :class:`~slimocr.errors.ImageReadError` whose one-line message
+starts with the path (or ``<bytes>`` / ``<array>``).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from slimocr.errors import ImageReadError
+
+ImageSource = str | Path | bytes | np.ndarray
+
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def _check_size(name: str, width: int, height: int, max_pixels: int, min_side: int) -> None:
+    if width < min_side or height < min_side:
+        raise ImageReadError(
+            f"{name}: image too small ({width}x{height}; each side must be >= {min_side} px)"
+        )
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{name}: image too large ({width}x{height} = {width * height} pixels; "
+            f"limit is {max_pixels})"
+        )
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageReadError(f"{path}: image file not found")
+    if path.is_dir():
+        raise ImageReadError(f"{path}: is a directory, not an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError(f"{path}: empty file")
+    return data
+
+
+def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
+    """Identify the format and size from the header only; returns (format, w, h, orientation)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                fmt = im.format or "unknown"
+                width, height = im.size
+                orientation = 1
+                if fmt in ("JPEG", "MPO"):
+                    try:
+                        orientation = int(im.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+                    except Exception:  # a broken EXIF block is not worth refusing the image
+                        orientation = 1
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{name}: image too large ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"{name}: unsupported or corrupt image data (format not recognised)"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(f"{name}: corrupt or truncated image header ({exc})") from None
+    return fmt, width, height, orientation
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to a decoded H×W(×C) array."""
+    if orientation == 2:
+        return img[:, ::-1]
+    if orientation == 3:
+        return img[::-1, ::-1]
+    if orientation == 4:
+        return img[::-1]
+    if orientation == 5:  # transpose
+        return np.swapaxes(img, 0, 1)
+    if orientation == 6:  # rotate 90° clockwise
+        return np.rot90(img, k=-1)
+    if orientation == 7:  # transverse
+        return np.swapaxes(img, 0, 1)[::-1, ::-1]
+    if orientation == 8:  # rotate 90° counter-clockwise
+        return np.rot90(img, k=1)
+    return img
+
+
+def _to_uint8(name: str, img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
+    if img.dtype == np.bool_:
+        return img.astype(np.uint8) * 255
+    if np.issubdtype(img.dtype, np.floating):
+        # Floats are taken as 0..1 intensities (the usual convention for float images).
+        return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+    raise ImageReadError(f"{name}: unsupported pixel type {img.dtype}")
+
+
+def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    out = color.astype(np.float32) * a + 255.0 * (1.0 - a)
+    return np.round(out).astype(np.uint8)
+
+
+def _to_bgr(name: str, img: np.ndarray) -> np.ndarray:
+    """Convert a decoded OpenCV-order array (gray, gray+alpha, BGR, BGRA) to 3-channel BGR."""
+    img = _to_uint8(name, img)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.ndim != 3:
+        raise ImageReadError(f"{name}: unsupported array shape {img.shape}")
+    channels = img.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if channels == 2:  # gray + alpha
+        gray = _composite_on_white(img[:, :, 0], img[:, :, 1])
+        return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    if channels == 3:
+        return np.ascontiguousarray(img)
+    if channels == 4:
+        return _composite_on_white(img[:, :, :3], img[:, :, 3])
+    raise ImageReadError(f"{name}: unsupported number of channels ({channels})")
+
+
+def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
+    fmt, width, height, orientation = _probe_header(name, data)
+    _check_size(name, width, height, max_pixels, min_side)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise ImageReadError(f"{name}: cannot decode {fmt} image ({exc.err})") from None
+    if img is None:
+        raise ImageReadError(f"{name}: corrupt, truncated or unsupported {fmt} image data")
+    img = _to_bgr(name, img)
+    img = _apply_orientation(img, orientation)
+    return np.ascontiguousarray(img)
+
+
+def load_image(
+    src: ImageSource,
+    max_pixels: int = 50_000_000,
+    min_side: int = 2,
+) -> np.ndarray:
+    """Read an image into an H×W×3 uint8 BGR array.
+
+    Args:
+        src: a path, the encoded bytes of an image file, or an array. Arrays are taken as
+            OpenCV order (BGR / BGRA / gray); uint16 and float (0..1) arrays are scaled to uint8.
+        max_pixels: refuse images with more pixels than this (checked on the header, before
+            decoding). PIL's own decompression-bomb limit (about 179 M pixels) also applies.
+        min_side: refuse images whose width or height is smaller than this.
+
+    Returns:
+        A C-contiguous H×W×3 uint8 array in BGR order.
+
+    Raises:
+        ImageReadError: missing file, directory, empty file, corrupt or truncated data,
+            unsupported format, or an image too small or too large. The message names the
+            source.
+    """
+    if isinstance(src, np.ndarray):
+        name = "<array>"
+        if src.ndim not in (2, 3) or src.size == 0:
+            raise ImageReadError(f"{name}: unsupported array shape {src.shape}")
+        img = _to_bgr(name, src)
+        _check_size(name, img.shape[1], img.shape[0], max_pixels, min_side)
+        return img
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        name = "<bytes>"
+        data = bytes(src)
+        if not data:
+            raise ImageReadError(f"{name}: empty image data")
+        return _decode(name, data, max_pixels, min_side)
+    if isinstance(src, (str, Path)):
+        path = Path(src)
+        data = _read_bytes(path)
+        return _decode(str(path), data, max_pixels, min_side)
+    raise ImageReadError(f"{src!r}: unsupported image source type {type(src).__name__}")

@@ -1,0 +1,80 @@
+"""Result types of the inference package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class DetResult:
+    """Text boxes found by the detector.
+
+    Attributes:
+        boxes: (N, 4, 2) float32, corners in source-image pixels, clockwise from top-left.
+        scores: (N,) float32 mean probability of each box (DB "box score").
+        elapsed_ms: timings, keys ``det_pre``, ``det_infer``, ``det_post``.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    elapsed_ms: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+@dataclass
+class RecResult:
+    """The text of one cropped line and its confidence (mean of the kept frames' max prob)."""
+
+    text: str
+    score: float
+
+
+@dataclass
+class TextLine:
+    """One recognised line: its quadrilateral (4 [x, y] corners), text and confidence."""
+
+    box: list[list[float]]
+    text: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "box": [[float(x), float(y)] for x, y in self.box],
+            "text": self.text,
+            "score": float(self.score),
+        }
+
+
+@dataclass
+class OCRResult:
+    """All the lines read in one image, in reading order.
+
+    Attributes:
+        source: where the image came from (path or ``<array>``).
+        lines: the recognised lines that passed ``drop_score``.
+        elapsed_ms: timings per stage: ``load``, ``det_pre``, ``det_infer``, ``det_post``,
+            ``crop``, ``rec``, ``total``.
+    """
+
+    source: str
+    lines: list[TextLine]
+    elapsed_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """All the lines' texts, one per line."""
+        return "\n".join(line.text for line in self.lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``{"source", "lines": [{"box", "text", "score"}], "elapsed_ms"}``."""
+        return {
+            "source": self.source,
+            "lines": [line.to_dict() for line in self.lines],
+            "elapsed_ms": {k: round(float(v), 3) for k, v in self.elapsed_ms.items()},
+        }

@@ -1,0 +1,72 @@
+"""A thin, CPU-only wrapper around :class:`onnxruntime.InferenceSession`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from slimocr.errors import ModelFileError
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class OnnxSession:
+    """An ONNX model loaded for CPU inference, with one input and (at least) one output.
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: intra-op threads; None lets onnxruntime choose (all physical cores).
+
+    Attributes:
+        path: the model file.
+        input_name: name of the model's first input.
+        output_name: name of the model's first output.
+        input_shape: the first input's declared shape (ints, or strings/None for dynamic axes).
+        metadata: the model's custom metadata map (e.g. ``{"charset": "[...]"}``).
+
+    Raises:
+        ModelFileError: the file is missing, a directory, truncated or not a valid ONNX model.
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise ModelFileError(f"{self.path}: model file not found")
+        if self.path.is_dir():
+            raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
+        if threads is not None and threads < 0:
+            raise ValueError(f"threads must be >= 0 or None, got {threads}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several pybind11 exception types
+            raise ModelFileError(
+                f"{self.path}: not a valid ONNX model (truncated or corrupt?): {_one_line(exc)}"
+            ) from None
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        if not inputs or not outputs:
+            raise ModelFileError(f"{self.path}: model has no inputs or no outputs")
+        self.input_name: str = inputs[0].name
+        self.input_shape: list[int | str | None] = list(inputs[0].shape)
+        self.output_name: str = outputs[0].name
+        meta = self._session.get_modelmeta()
+        self.metadata: dict[str, str] = dict(meta.custom_metadata_map or {})
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run the model on one input tensor and return its first output."""
+        return self._session.run([self.output_name], {self.input_name: x})[0]
+
+    def __repr__(self) -> str:
+        return f"OnnxSession({str(self.path)!r}, input={self.input_name}{self.input_shape})"

@@ -1,0 +1,100 @@
+"""Building blocks shared by the PP-OCR architectures."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10%.
+
+    >>> make_divisible(16 * 0.5)
+    8
+    >>> make_divisible(72 * 0.5)
+    40
+    """
+    min_value = min_value or divisor
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class HardSigmoid(nn.Module):
+    """``clip(slope * x + offset, 0, 1)``; PP-OCR uses slope 0.2 where PyTorch's uses 1/6."""
+
+    def __init__(self, slope: float = 0.2, offset: float = 0.5) -> None:
+        super().__init__()
+        self.slope = slope
+        self.offset = offset
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x * self.slope + self.offset, 0.0, 1.0)
+
+    def extra_repr(self) -> str:
+        return f"slope={self.slope}, offset={self.offset}"
+
+
+def activation(name: str | None) -> nn.Module:
+    """An activation module by name: ``relu``, ``hardswish`` or None (identity)."""
+    if name is None:
+        return nn.Identity()
+    if name == "relu":
+        return nn.ReLU()
+    if name == "hardswish":
+        return nn.Hardswish()
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv2d (no bias) → BatchNorm2d → activation, PP-OCR's ``ConvBNLayer``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int | tuple[int, int] = 1,
+        groups: int = 1,
+        act: str | None = None,
+    ) -> None:
+        super().__init__(
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=(kernel_size - 1) // 2,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(out_channels, eps=1e-5, momentum=0.1),
+            activation(act),
+        )
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: global pool → 1×1 conv → ReLU → 1×1 conv → hard sigmoid → scale.
+
+    Args:
+        channels: input and output channels.
+        reduction: squeeze ratio.
+        slope: hard-sigmoid slope (0.2 in the detector's neck, 1/6 in the recognizer).
+        residual: return ``x + x * s`` (the detector neck's RSE layer) instead of ``x * s``.
+    """
+
+    def __init__(
+        self, channels: int, reduction: int = 4, slope: float = 0.2, residual: bool = False
+    ) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
+        self.gate = HardSigmoid(slope, 0.5)
+        self.residual = residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.gate(self.conv2(self.relu(self.conv1(self.pool(x)))))
+        return x + x * s if self.residual else x * s

