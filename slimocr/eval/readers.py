@@ -193,8 +193,9 @@ def read_icdar_gt_dir(
     """
     images_dir, gt_dir = Path(images_dir), Path(gt_dir)
     issues = _Issues(on_error)
-    if not gt_dir.is_dir() or not images_dir.is_dir():
-        raise LabelError(f"{gt_dir if not gt_dir.is_dir() else images_dir}: not a folder")
+    for folder in (gt_dir, images_dir):
+        if not folder.is_dir():
+            raise LabelError(f"{folder}: not a folder")
     by_stem: dict[str, Path] = {}
     for img in sorted(images_dir.iterdir()):
         if _is_image(img):
@@ -237,9 +238,7 @@ def _read_det_boxes(boxes: object, where: str, issues: _Issues) -> DetSample | N
         if not isinstance(box, dict) or "points" not in box:
             issues.report(bwhere, f"expected an object with 'points', got {box!r}")
             continue
-        pts, text = box["points"], box.get("transcription", "")
-        if not isinstance(text, str):
-            text = str(text)
+        pts, text = box["points"], str(box.get("transcription", ""))
         if not isinstance(pts, list) or not all(isinstance(p, list) and len(p) == 2 for p in pts):
             issues.report(bwhere, f"expected 'points' as a list of [x, y], got {pts!r}")
             continue
@@ -345,15 +344,11 @@ def read_space_separated_rec_labels(
     return _read_rec(label_file, " ", root, on_error)
 
 
-def _rec_separator(label_file: Path) -> str:
-    """Tab when most non-blank lines hold a tab, else space."""
-    lines = _read_lines(label_file)
-    tabs = sum("\t" in line for _, line in lines)
-    return "\t" if lines and tabs * 2 > len(lines) else " "
-
-
 def _read_rec_any(label_file: Path, on_error: OnError) -> SampleList[RecSample]:
-    return _read_rec(label_file, _rec_separator(label_file), None, on_error)
+    """Read a rec label file as tab-separated when most lines hold a tab, else first-space."""
+    lines = _read_lines(label_file)
+    tabbed = lines and sum("\t" in line for _, line in lines) * 2 > len(lines)
+    return _read_rec(label_file, "\t" if tabbed else " ", None, on_error)
 
 
 def read_crops_folder(dir: str | Path, on_error: OnError = "raise") -> SampleList[RecSample]:

@@ -1,0 +1,84 @@
+"""``slimocr ocr IMAGE...``: detect and recognize text, one line per text line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from slimocr.cli.common import CliErrors, fail
+
+
+def ocr_cmd(
+    images: list[Path] = typer.Argument(..., help="image files"),
+    det_model: str | None = typer.Option(None, "--det-model", help="zoo name or .onnx path"),
+    rec_model: str | None = typer.Option(None, "--rec-model", help="zoo name or .onnx path"),
+    model: str | None = typer.Option(
+        None, "--model", help="zoo pair prefix, e.g. 'ppocrv3-det-float,ppocrv2-rec-float'"
+    ),
+    charset: Path | None = typer.Option(None, help="charset file, if the rec model has none"),
+    threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads"),
+    limit_side_len: int = typer.Option(960, help="detector resize limit"),
+    limit_type: str = typer.Option("max", help="'max' or 'min' side limited"),
+    box_thresh: float = typer.Option(0.6, help="DB box score threshold"),
+    unclip_ratio: float = typer.Option(1.5, help="DB unclip ratio"),
+    drop_score: float = typer.Option(0.5, help="drop lines recognized below this confidence"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object per image"),
+    draw: Path | None = typer.Option(
+        None, help="write the image with boxes (a file for one image, else a folder)"
+    ),
+) -> None:
+    """Print every text line of each IMAGE with its box and confidence.
+
+    A bad image gets one error line and a non-zero exit; the other images are still processed.
+    """
+    from slimocr.infer.pipeline import OCR
+
+    if model is not None:
+        parts = [p.strip() for p in model.split(",")]
+        if len(parts) != 2:
+            fail("--model takes 'DET,REC' (two zoo names or paths)")
+        det_model, rec_model = parts
+    with CliErrors():
+        engine = OCR(
+            det_model=det_model,
+            rec_model=rec_model,
+            charset=charset,
+            threads=threads,
+            det_limit_side_len=limit_side_len,
+            det_limit_type=limit_type,
+            box_thresh=box_thresh,
+            unclip_ratio=unclip_ratio,
+            drop_score=drop_score,
+        )
+    failures = 0
+    for source, result in engine.ocr_many(images):
+        if isinstance(result, Exception):
+            failures += 1
+            typer.echo(f"error: {result}", err=True)
+            continue
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        else:
+            ms = result.elapsed_ms.get("total", 0.0)
+            typer.echo(f"# {source}: {len(result.lines)} lines, {ms:.0f} ms")
+            for line in result.lines:
+                box = " ".join(f"{x:.0f},{y:.0f}" for x, y in line.box)
+                typer.echo(f"{line.score:.3f}\t{box}\t{line.text}")
+        if draw is not None:
+            _draw(Path(source), result, draw, single=len(images) == 1)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _draw(source: Path, result: object, draw: Path, single: bool) -> None:
+    import cv2
+
+    from slimocr.infer.draw import draw_result
+    from slimocr.infer.image import load_image
+
+    canvas = draw_result(load_image(source), result)
+    out = draw if single and draw.suffix else draw / f"{source.stem}_ocr.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), canvas)

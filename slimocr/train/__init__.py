@@ -1,0 +1,1 @@
+"""Training: configs, losses, the loop (needs the slimocr[train] extra)."""

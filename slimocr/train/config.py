@@ -1,0 +1,207 @@
+"""Typed training configs: frozen dataclasses, filled from YAML; unknown keys are an error.
+
+>>> cfg = config_from_dict({"kind": "det", "model": "dbnet_mv3_ppocrv3", "steps": 10,
+...                         "data": {"train": "train_dir"}})
+>>> cfg.optim.lr
+0.001
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from slimocr.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training and validation samples come from.
+
+    Attributes:
+        train: dataset folder or label file (IC15 layout, PaddleOCR labels, rec crops folder).
+        val: a separate validation set; when None, ``val_fraction`` of ``train`` is held out.
+        val_fraction: share of the train split held out for evaluation (never the test split).
+        val_max: cap on validation samples (evaluation cost).
+        limit: use only the first N training samples (quick runs).
+        image_size: detector training crop (square).
+        image_height: recognizer input height.
+        max_width: recognizer input width (crops are padded to it).
+        batch_size: samples per step (per process).
+        num_workers: DataLoader workers.
+        augment: apply the training augmentations.
+        on_bad_label: ``raise`` stops at a bad label line; ``skip`` reports and skips it.
+        labels: ``True`` uses the labels (supervised terms); ``False`` is label-free distillation.
+    """
+
+    train: str
+    val: str | None = None
+    val_fraction: float = 0.1
+    val_max: int = 100
+    limit: int | None = None
+    image_size: int = 640
+    image_height: int = 32
+    max_width: int = 320
+    batch_size: int = 8
+    num_workers: int = 0
+    augment: bool = True
+    on_bad_label: Literal["raise", "skip"] = "raise"
+    labels: bool = True
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer and schedule: linear warm-up then cosine decay to ``min_lr_ratio``·lr."""
+
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float | None = 10.0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the loss terms; a zero weight drops the term.
+
+    Attributes:
+        label: supervised term (DB loss for det, CTC for rec).
+        distill: teacher term (det: probability-map distillation; rec: per-frame KL).
+        teacher_ctc: rec only: CTC on the teacher's greedy decode.
+        temperature: rec KL temperature.
+    """
+
+    label: float = 1.0
+    distill: float = 0.0
+    teacher_ctc: float = 0.0
+    temperature: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        kind: ``det`` or ``rec``.
+        model: registered model name (``slimocr.models.list_models()``).
+        pretrained: start from the imported official weights.
+        init: a state dict (.pt) to start from instead (e.g. a pruned model's weights).
+        teacher: ``none``, or ``pretrained`` (the float official model) for distillation.
+        steps: optimizer steps in total.
+        eval_every: evaluate (and keep the best checkpoint) every N steps; 0 = only at the end.
+        ckpt_every: write the resumable checkpoint every N steps.
+        log_every: JSONL log line every N steps.
+        out_dir: run folder (checkpoints, log, metrics).
+        seed: seeds data order, augmentation and initialisation.
+        threads: torch CPU threads (None = torch's default).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        freeze_bn: keep BatchNorm statistics fixed (small-batch finetuning).
+    """
+
+    kind: Literal["det", "rec"]
+    model: str
+    data: DataConfig
+    steps: int = 1000
+    pretrained: bool = True
+    init: str | None = None
+    teacher: Literal["none", "pretrained"] = "none"
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    eval_every: int = 0
+    ckpt_every: int = 100
+    log_every: int = 10
+    out_dir: str = "runs/train"
+    seed: int = 0
+    threads: int | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    freeze_bn: bool = False
+
+
+def _check_literal(value: Any, tp: Any, where: str) -> None:
+    allowed = typing.get_args(tp)
+    if value not in allowed:
+        raise ConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        return _build(tp, value, where)
+    if origin is Literal:
+        _check_literal(value, tp, where)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], where)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def config_from_dict(values: dict[str, Any], where: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig` from plain data, refusing unknown keys and wrong types."""
+    return _build(TrainConfig, values, where)
+
+
+def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
+    import yaml
+
+    keys = dotted.split(".")
+    node = values
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML recipe; ``overrides`` are ``key.sub=value`` strings (YAML values).
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type, bad override.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping")
+    values.pop("description", None)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(values, key.strip(), raw)
+    return config_from_dict(values, where=str(path))
+
+
+def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    """Plain data of a config (for logs and checkpoints)."""
+    return dataclasses.asdict(cfg)
