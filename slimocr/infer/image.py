@@ -74,13 +74,15 @@ def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
                     except Exception:  # a broken EXIF block is not worth refusing the image
                         orientation = 1
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"{name}: image too large ({exc})") from None
+        detail = str(exc).split(", could be")[0].rstrip(".")
+        raise ImageReadError(f"{name}: image too large ({detail})") from None
     except UnidentifiedImageError:
         raise ImageReadError(
             f"{name}: unsupported or corrupt image data (format not recognised)"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageReadError(f"{name}: corrupt or truncated image header ({exc})") from None
+    except Exception as exc:  # PIL raises OSError, SyntaxError, struct.error, ... on bad headers
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ImageReadError(f"{name}: corrupt or truncated image header ({detail})") from None
     return fmt, width, height, orientation
 
 

@@ -26,6 +26,7 @@ class OnnxSession:
         path: the model file.
         input_name: name of the model's first input.
         output_name: name of the model's first output.
+        output_shape: the first output's declared shape (may be inexact for dynamic models).
         input_shape: the first input's declared shape (ints, or strings/None for dynamic axes).
         metadata: the model's custom metadata map (e.g. ``{"charset": "[...]"}``).
 
@@ -61,6 +62,7 @@ class OnnxSession:
         self.input_name: str = inputs[0].name
         self.input_shape: list[int | str | None] = list(inputs[0].shape)
         self.output_name: str = outputs[0].name
+        self.output_shape: list[int | str | None] = list(outputs[0].shape)
         meta = self._session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map or {})
 

@@ -1,0 +1,62 @@
+"""Reading order of detected boxes and perspective crops of text lines (PaddleOCR's system path)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LINE_Y_TOLERANCE = 10.0
+ROTATE_RATIO = 1.5
+
+
+def sorted_boxes(boxes: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+    """Sort boxes top-to-bottom, then left-to-right within a line.
+
+    Boxes are sorted by the (y, x) of their first (top-left) corner; then a box whose top-left
+    y is within 10 px of its predecessor's but lies to its left is moved before it, repeatedly
+    (so a whole line of boxes ends up left to right), as PaddleOCR's ``sorted_boxes`` does.
+
+    Args:
+        boxes: (N, 4, 2) corners, ``[tl, tr, br, bl]``.
+
+    Returns:
+        The boxes in reading order (a list of (4, 2) arrays).
+    """
+    ordered = sorted(list(boxes), key=lambda b: (b[0][1], b[0][0]))
+    for i in range(len(ordered) - 1):
+        for j in range(i, -1, -1):
+            cur, nxt = ordered[j], ordered[j + 1]
+            if abs(nxt[0][1] - cur[0][1]) < LINE_Y_TOLERANCE and nxt[0][0] < cur[0][0]:
+                ordered[j], ordered[j + 1] = nxt, cur
+            else:
+                break
+    return ordered
+
+
+def crop_quad(img: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Cut out a quadrilateral text region and warp it to an upright rectangle.
+
+    The output is as wide as the longer of the top/bottom edges and as high as the longer of
+    the left/right edges (each truncated to an int); pixels are sampled bicubically with
+    replicated borders. A result at least 1.5 times taller than wide is taken as vertical text
+    and rotated 90° counter-clockwise (``np.rot90``).
+
+    Args:
+        img: H×W×C image.
+        box: (4, 2) corners ``[tl, tr, br, bl]`` in image pixels.
+
+    Returns:
+        The crop, a new C-contiguous array.
+    """
+    pts = np.asarray(box, dtype=np.float32).reshape(4, 2)
+    width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
+    height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
+    width, height = max(width, 1), max(height, 1)
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(pts, target)
+    crop = cv2.warpPerspective(
+        img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+    )
+    if crop.shape[0] / float(crop.shape[1]) >= ROTATE_RATIO:
+        crop = np.ascontiguousarray(np.rot90(crop))
+    return crop

@@ -1,0 +1,159 @@
+"""The whole OCR pipeline: load → detect → order → crop → recognize → filter.
+
+>>> from slimocr.infer.pipeline import OCR          # doctest: +SKIP
+>>> ocr = OCR()                                     # default det and rec models  # doctest: +SKIP
+>>> result = ocr("page.png")                        # doctest: +SKIP
+>>> [(line.text, round(line.score, 2)) for line in result.lines]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from slimocr.charset import load_charset
+from slimocr.errors import ModelFileError, SlimOCRError
+from slimocr.infer.crop import crop_quad, sorted_boxes
+from slimocr.infer.det import TextDetector
+from slimocr.infer.image import load_image
+from slimocr.infer.rec import TextRecognizer, charset_from_metadata
+from slimocr.infer.results import OCRResult, TextLine
+from slimocr.infer.session import OnnxSession
+from slimocr.pretrained.official import official_available, official_path
+from slimocr.zoo.registry import resolve_model
+
+ImageInput = str | Path | bytes | np.ndarray
+
+
+def _source_name(image: ImageInput) -> str:
+    if isinstance(image, np.ndarray):
+        return "<array>"
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(image)
+
+
+def _ms(start: float, end: float) -> float:
+    return (end - start) * 1000.0
+
+
+class OCR:
+    """Detect and read all text lines of images with ONNX Runtime.
+
+    Args:
+        det_model: detector: zoo name, official name, path to ``.onnx``, or None (default).
+        rec_model: recognizer, named the same ways.
+        charset: the recognizer's charset: a charset file path (one character a line, a space
+            class appended), a list of characters, or None to read the model's ``charset``
+            metadata (falling back to the official ``ppocr_keys_v1`` when the model has none
+            and the official files are installed, which is the case of the official model).
+        threads: onnxruntime intra-op threads per model (None: onnxruntime's default).
+        det_limit_side_len: detector side limit (see :class:`~slimocr.infer.det.DetPreprocess`).
+        det_limit_type: ``"max"``, ``"min"`` or ``"resize_long"``.
+        box_thresh: minimum DB box score.
+        unclip_ratio: DB unclip ratio.
+        drop_score: lines recognised with a lower score are dropped.
+        rec_batch_size: crops per recognizer call.
+
+    Raises:
+        ModelFileError: a model cannot be resolved or loaded, or no charset can be found.
+        LabelError: the charset file is malformed.
+    """
+
+    def __init__(
+        self,
+        det_model: str | Path | None = None,
+        rec_model: str | Path | None = None,
+        charset: str | Path | list[str] | None = None,
+        threads: int | None = None,
+        det_limit_side_len: int = 960,
+        det_limit_type: str = "max",
+        box_thresh: float = 0.6,
+        unclip_ratio: float = 1.5,
+        drop_score: float = 0.5,
+        rec_batch_size: int = 6,
+    ) -> None:
+        det_path = resolve_model(det_model, "det")
+        rec_path = resolve_model(rec_model, "rec")
+        self.detector = TextDetector(
+            det_path,
+            threads=threads,
+            limit_side_len=det_limit_side_len,
+            limit_type=det_limit_type,
+            box_thresh=box_thresh,
+            unclip_ratio=unclip_ratio,
+        )
+        rec_session = OnnxSession(rec_path, threads)
+        self.recognizer = TextRecognizer(
+            rec_session,
+            charset=self._resolve_charset(charset, rec_session),
+            batch_size=rec_batch_size,
+        )
+        self.drop_score = drop_score
+
+    @staticmethod
+    def _resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession) -> list[str]:
+        if isinstance(charset, list):
+            return charset
+        if charset is not None:
+            return load_charset(charset)
+        if "charset" in session.metadata:
+            return charset_from_metadata(session)
+        if official_available("ppocr_keys_v1"):
+            return load_charset(official_path("ppocr_keys_v1"))
+        raise ModelFileError(
+            f"{session.path}: model has no 'charset' metadata and the official keys are not "
+            "installed; pass charset= (a charset file)"
+        )
+
+    def __call__(self, image: ImageInput) -> OCRResult:
+        """Read all the text lines of one image.
+
+        Args:
+            image: a path, encoded image bytes, or an H×W×3 uint8 BGR array.
+
+        Returns:
+            An :class:`OCRResult` with the lines in reading order (score >= ``drop_score``) and
+            timings (ms): ``load``, ``det_pre``, ``det_infer``, ``det_post``, ``crop``, ``rec``,
+            ``total``.
+
+        Raises:
+            ImageReadError: the image cannot be read.
+        """
+        t0 = time.perf_counter()
+        img = load_image(image)
+        t1 = time.perf_counter()
+        det = self.detector(img)
+        t2 = time.perf_counter()
+        boxes = sorted_boxes(det.boxes)
+        crops = [crop_quad(img, box) for box in boxes]
+        t3 = time.perf_counter()
+        recs = self.recognizer(crops) if crops else []
+        t4 = time.perf_counter()
+        lines = [
+            TextLine(box=box.astype(float).tolist(), text=rec.text, score=float(rec.score))
+            for box, rec in zip(boxes, recs, strict=True)
+            if rec.score >= self.drop_score
+        ]
+        elapsed = {"load": _ms(t0, t1), **det.elapsed_ms}
+        elapsed.update(crop=_ms(t2, t3), rec=_ms(t3, t4), total=_ms(t0, t4))
+        return OCRResult(source=_source_name(image), lines=lines, elapsed_ms=elapsed)
+
+    def ocr_many(
+        self, sources: Iterable[ImageInput]
+    ) -> Iterator[tuple[ImageInput, OCRResult | SlimOCRError]]:
+        """Read many images; a bad one yields its error instead of stopping the run.
+
+        Yields:
+            ``(source, result)`` where ``result`` is an :class:`OCRResult` or the
+            :class:`~slimocr.errors.SlimOCRError` (e.g. ``ImageReadError``) that image raised.
+        """
+        for source in sources:
+            try:
+                result: OCRResult | SlimOCRError = self(source)
+            except SlimOCRError as exc:
+                result = exc
+            yield source, result

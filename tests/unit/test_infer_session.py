@@ -1,0 +1,107 @@
+"""OnnxSession: bad model files give one-line ModelFileErrors naming the path; good ones load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slimocr.errors import ModelFileError
+from slimocr.infer.session import OnnxSession
+from slimocr.pretrained.official import official_available, official_path
+
+needs_official_det = pytest.mark.skipif(
+    not official_available("ppocrv3_det"), reason="official PP-OCR files not installed"
+)
+
+
+def _expect_model_error(path: Path, *words: str) -> None:
+    with pytest.raises(ModelFileError) as info:
+        OnnxSession(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    assert "\n" not in msg
+    for word in words:
+        assert word in msg.lower()
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    _expect_model_error(tmp_path / "missing.onnx", "not found")
+
+
+def test_directory_model(tmp_path: Path) -> None:
+    _expect_model_error(tmp_path, "directory")
+
+
+def test_garbage_model(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.onnx"
+    path.write_bytes(b"\x08\x07this is not a protobuf at all" * 10)
+    _expect_model_error(path, "not a valid onnx model")
+
+
+def test_empty_model(tmp_path: Path) -> None:
+    path = tmp_path / "empty.onnx"
+    path.write_bytes(b"")
+    _expect_model_error(path)
+
+
+@pytest.mark.official
+@needs_official_det
+def test_truncated_official_model(tmp_path: Path) -> None:
+    data = official_path("ppocrv3_det").read_bytes()
+    path = tmp_path / "truncated.onnx"
+    path.write_bytes(data[: len(data) // 3])
+    _expect_model_error(path, "not a valid onnx model")
+
+
+@pytest.mark.official
+@needs_official_det
+def test_official_det_session() -> None:
+    session = OnnxSession(official_path("ppocrv3_det"), threads=1)
+    assert session.path == official_path("ppocrv3_det")
+    assert session.input_name == "x"
+    assert isinstance(session.metadata, dict)
+    out = session.run(np.zeros((1, 3, 64, 96), dtype=np.float32))
+    assert out.shape == (1, 1, 64, 96)
+    assert out.dtype == np.float32
+
+
+def _tiny_identity_model(path: Path, metadata: dict[str, str]) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 32, "W"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def test_metadata_and_charset(tmp_path: Path) -> None:
+    from slimocr.infer.rec import TextRecognizer
+
+    with_charset = tmp_path / "with.onnx"
+    _tiny_identity_model(with_charset, {"charset": json.dumps(["a", "b", "é"])})
+    session = OnnxSession(with_charset, threads=1)
+    assert session.input_name == "x"
+    assert json.loads(session.metadata["charset"]) == ["a", "b", "é"]
+    x = np.ones((2, 3, 32, 40), dtype=np.float32)
+    assert np.array_equal(session.run(x), x)
+    assert TextRecognizer(session).charset == ["a", "b", "é"]
+
+    without = tmp_path / "without.onnx"
+    _tiny_identity_model(without, {})
+    with pytest.raises(ModelFileError, match="charset"):
+        TextRecognizer(without)
+    assert TextRecognizer(without, charset=["x"]).charset == ["x"]
+
+    broken = tmp_path / "broken.onnx"
+    _tiny_identity_model(broken, {"charset": "{not json"})
+    with pytest.raises(ModelFileError, match=str(broken).replace("\\", "\\\\")):
+        TextRecognizer(broken)
