@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from slimocr.cli.common import CliErrors
+from slimocr.cli.common import CliErrors, write_json
 
 eval_app = typer.Typer(help="Evaluate models on a labelled set.", no_args_is_help=True)
 
@@ -18,9 +18,12 @@ ThreadsOpt = typer.Option(None, help="ONNX Runtime intra-op threads")
 LimitOpt = typer.Option(None, help="evaluate only the first N samples")
 
 
-def _summary(report: dict[str, Any], data: Path) -> None:
-    summary = {k: v for k, v in report.items() if k in ("metrics", "timing")}
-    summary["data"] = str(data)
+def _summary(report: dict[str, Any], data: Path, out: Path | None,
+             settings: dict[str, Any]) -> None:
+    report["settings"] = {"data": str(data), **settings}
+    if out is not None:
+        write_json(out, report)
+    summary = {k: v for k, v in report.items() if k in ("metrics", "timing", "settings")}
     summary["n_errors"] = len(report.get("errors", []))
     typer.echo(json.dumps(summary, indent=2))
     for err in report.get("errors", [])[:20]:
@@ -43,21 +46,23 @@ def det_cmd(
     from slimocr.eval.readers import load_det_dataset
     from slimocr.eval.runner import run_det_eval
     from slimocr.infer.det import TextDetector
+    from slimocr.zoo.registry import resolve_model
 
     with CliErrors():
         samples = load_det_dataset(data)[:limit]
-        det = TextDetector(model, threads=threads, limit_side_len=limit_side_len,
+        path = resolve_model(model, "det")
+        det = TextDetector(path, threads=threads, limit_side_len=limit_side_len,
                            limit_type=limit_type, box_thresh=box_thresh, unclip_ratio=unclip_ratio)
 
         def detect(img):  # noqa: ANN001, ANN202
             res = det(img)
             return res.boxes, res.scores
 
-        report = run_det_eval(samples, detect, out=out)
-    report["settings"] = {"model": str(det.model_path), "limit_side_len": limit_side_len,
-                          "limit_type": limit_type, "box_thresh": box_thresh,
-                          "unclip_ratio": unclip_ratio, "threads": threads}
-    _summary(report, data)
+        report = run_det_eval(samples, detect)
+    _summary(report, data, out, {"model": model or "default", "file": str(path),
+                                 "limit_side_len": limit_side_len, "limit_type": limit_type,
+                                 "box_thresh": box_thresh, "unclip_ratio": unclip_ratio,
+                                 "threads": threads})
 
 
 @eval_app.command("rec")
@@ -71,21 +76,26 @@ def rec_cmd(
     limit: int | None = LimitOpt,
 ) -> None:
     """Accuracy and 1 - normalized edit distance of a recognizer on cropped words."""
-    from slimocr.charset import load_charset
     from slimocr.eval.readers import load_rec_dataset
     from slimocr.eval.runner import run_rec_eval
+    from slimocr.infer.pipeline import resolve_charset
     from slimocr.infer.rec import TextRecognizer
+    from slimocr.infer.session import OnnxSession
+    from slimocr.zoo.registry import resolve_model
 
     with CliErrors():
         samples = load_rec_dataset(data)[:limit]
-        rec = TextRecognizer(model, charset=load_charset(charset) if charset else None,
-                             threads=threads, batch_size=batch_size)
+        path = resolve_model(model, "rec")
+        session = OnnxSession(path, threads)
+        rec = TextRecognizer(session, charset=resolve_charset(charset, session),
+                             batch_size=batch_size)
 
         def recognize(crops):  # noqa: ANN001, ANN202
             return [(r.text, r.score) for r in rec(crops)]
 
-        report = run_rec_eval(samples, recognize, out=out, batch=batch_size)
-    _summary(report, data)
+        report = run_rec_eval(samples, recognize, batch=batch_size)
+    _summary(report, data, out, {"model": model or "default", "file": str(path),
+                                 "batch_size": batch_size, "threads": threads})
 
 
 @eval_app.command("e2e")
@@ -115,5 +125,8 @@ def e2e_cmd(
             res = engine(img)
             return [(ln.box, ln.text, ln.score) for ln in res.lines], res.elapsed_ms
 
-        report = run_e2e_eval(samples, pipeline, out=out)
-    _summary(report, data)
+        report = run_e2e_eval(samples, pipeline)
+    _summary(report, data, out, {"det_model": det_model or "default",
+                                 "rec_model": rec_model or "default",
+                                 "limit_side_len": limit_side_len, "limit_type": limit_type,
+                                 "drop_score": drop_score, "threads": threads})

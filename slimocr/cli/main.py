@@ -7,6 +7,7 @@ import typer
 from slimocr.cli.convert import export_cmd, import_cmd
 from slimocr.cli.evaluate import eval_app
 from slimocr.cli.ocr import ocr_cmd
+from slimocr.cli.train import train_cmd
 from slimocr.cli.zoo import zoo_app
 
 app = typer.Typer(
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("ocr")(ocr_cmd)
 app.command("import")(import_cmd)
 app.command("export")(export_cmd)
+app.command("train")(train_cmd)
 app.add_typer(eval_app, name="eval")
 app.add_typer(zoo_app, name="zoo")
 

@@ -40,6 +40,24 @@ def _ms(start: float, end: float) -> float:
     return (end - start) * 1000.0
 
 
+def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession) -> list[str]:
+    """The recognizer's charset: given list or file, else the model's metadata, else the
+    official ``ppocr_keys_v1`` (the official model files carry none)."""
+    if isinstance(charset, list):
+        return charset
+    if charset is not None:
+        return load_charset(charset)
+    if "charset" in session.metadata:
+        return charset_from_metadata(session)
+    if official_available("ppocr_keys_v1"):
+        return load_charset(official_path("ppocr_keys_v1"))
+    raise ModelFileError(
+        f"{session.path}: model has no 'charset' metadata and the official keys are not "
+        "installed; pass charset= (a charset file)"
+    )
+
+
+
 class OCR:
     """Detect and read all text lines of images with ONNX Runtime.
 
@@ -89,25 +107,10 @@ class OCR:
         rec_session = OnnxSession(rec_path, threads)
         self.recognizer = TextRecognizer(
             rec_session,
-            charset=self._resolve_charset(charset, rec_session),
+            charset=resolve_charset(charset, rec_session),
             batch_size=rec_batch_size,
         )
         self.drop_score = drop_score
-
-    @staticmethod
-    def _resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession) -> list[str]:
-        if isinstance(charset, list):
-            return charset
-        if charset is not None:
-            return load_charset(charset)
-        if "charset" in session.metadata:
-            return charset_from_metadata(session)
-        if official_available("ppocr_keys_v1"):
-            return load_charset(official_path("ppocr_keys_v1"))
-        raise ModelFileError(
-            f"{session.path}: model has no 'charset' metadata and the official keys are not "
-            "installed; pass charset= (a charset file)"
-        )
 
     def __call__(self, image: ImageInput) -> OCRResult:
         """Read all the text lines of one image.
