@@ -58,6 +58,11 @@ def export_cmd(
             except Exception as exc:  # noqa: BLE001 - report any unreadable checkpoint in one line
                 fail(f"{weights}: cannot load weights ({exc.__class__.__name__}: {exc})")
         charset = load_charset(official_path(spec.charset)) if spec.charset else None
-        meta = build_metadata(spec.kind, model, charset=charset,
-                              parent=parent or f"official:{spec.official}", recipe=recipe)
+        meta = build_metadata(
+            spec.kind,
+            model,
+            charset=charset,
+            parent=parent or f"official:{spec.official}",
+            recipe=recipe,
+        )
         typer.echo(export_onnx(net, out, spec.kind, meta, opset=opset))

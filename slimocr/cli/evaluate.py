@@ -18,8 +18,9 @@ ThreadsOpt = typer.Option(None, help="ONNX Runtime intra-op threads")
 LimitOpt = typer.Option(None, help="evaluate only the first N samples")
 
 
-def _summary(report: dict[str, Any], data: Path, out: Path | None,
-             settings: dict[str, Any]) -> None:
+def _summary(
+    report: dict[str, Any], data: Path, out: Path | None, settings: dict[str, Any]
+) -> None:
     report["settings"] = {"data": str(data), **settings}
     if out is not None:
         write_json(out, report)
@@ -51,18 +52,34 @@ def det_cmd(
     with CliErrors():
         samples = load_det_dataset(data)[:limit]
         path = resolve_model(model, "det")
-        det = TextDetector(path, threads=threads, limit_side_len=limit_side_len,
-                           limit_type=limit_type, box_thresh=box_thresh, unclip_ratio=unclip_ratio)
+        det = TextDetector(
+            path,
+            threads=threads,
+            limit_side_len=limit_side_len,
+            limit_type=limit_type,
+            box_thresh=box_thresh,
+            unclip_ratio=unclip_ratio,
+        )
 
         def detect(img):  # noqa: ANN001, ANN202
             res = det(img)
             return res.boxes, res.scores
 
         report = run_det_eval(samples, detect)
-    _summary(report, data, out, {"model": model or "default", "file": str(path),
-                                 "limit_side_len": limit_side_len, "limit_type": limit_type,
-                                 "box_thresh": box_thresh, "unclip_ratio": unclip_ratio,
-                                 "threads": threads})
+    _summary(
+        report,
+        data,
+        out,
+        {
+            "model": model or "default",
+            "file": str(path),
+            "limit_side_len": limit_side_len,
+            "limit_type": limit_type,
+            "box_thresh": box_thresh,
+            "unclip_ratio": unclip_ratio,
+            "threads": threads,
+        },
+    )
 
 
 @eval_app.command("rec")
@@ -87,15 +104,25 @@ def rec_cmd(
         samples = load_rec_dataset(data)[:limit]
         path = resolve_model(model, "rec")
         session = OnnxSession(path, threads)
-        rec = TextRecognizer(session, charset=resolve_charset(charset, session),
-                             batch_size=batch_size)
+        rec = TextRecognizer(
+            session, charset=resolve_charset(charset, session), batch_size=batch_size
+        )
 
         def recognize(crops):  # noqa: ANN001, ANN202
             return [(r.text, r.score) for r in rec(crops)]
 
         report = run_rec_eval(samples, recognize, batch=batch_size)
-    _summary(report, data, out, {"model": model or "default", "file": str(path),
-                                 "batch_size": batch_size, "threads": threads})
+    _summary(
+        report,
+        data,
+        out,
+        {
+            "model": model or "default",
+            "file": str(path),
+            "batch_size": batch_size,
+            "threads": threads,
+        },
+    )
 
 
 @eval_app.command("e2e")
@@ -117,16 +144,30 @@ def e2e_cmd(
 
     with CliErrors():
         samples = load_det_dataset(data)[:limit]
-        engine = OCR(det_model=det_model, rec_model=rec_model, threads=threads,
-                     det_limit_side_len=limit_side_len, det_limit_type=limit_type,
-                     drop_score=drop_score)
+        engine = OCR(
+            det_model=det_model,
+            rec_model=rec_model,
+            threads=threads,
+            det_limit_side_len=limit_side_len,
+            det_limit_type=limit_type,
+            drop_score=drop_score,
+        )
 
         def pipeline(img):  # noqa: ANN001, ANN202
             res = engine(img)
             return [(ln.box, ln.text, ln.score) for ln in res.lines], res.elapsed_ms
 
         report = run_e2e_eval(samples, pipeline)
-    _summary(report, data, out, {"det_model": det_model or "default",
-                                 "rec_model": rec_model or "default",
-                                 "limit_side_len": limit_side_len, "limit_type": limit_type,
-                                 "drop_score": drop_score, "threads": threads})
+    _summary(
+        report,
+        data,
+        out,
+        {
+            "det_model": det_model or "default",
+            "rec_model": rec_model or "default",
+            "limit_side_len": limit_side_len,
+            "limit_type": limit_type,
+            "drop_score": drop_score,
+            "threads": threads,
+        },
+    )

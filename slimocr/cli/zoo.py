@@ -21,8 +21,10 @@ def list_cmd() -> None:
     for rec in load_records().values():
         mark = "*" if rec.name in defaults else " "
         size = rec.size_bytes / 1e6
-        typer.echo(f"{mark} {rec.name:28s} {rec.kind}  {size:6.2f} MB  parent={rec.parent}  "
-                   f"recipe={rec.recipe}")
+        typer.echo(
+            f"{mark} {rec.name:28s} {rec.kind}  {size:6.2f} MB  parent={rec.parent}  "
+            f"recipe={rec.recipe}"
+        )
 
 
 @zoo_app.command("show")

@@ -85,10 +85,14 @@ def export_onnx(
         sample_shape = (1, 3, 640, 640) if kind == "det" else (1, 3, 32, 320)
     out_name = OUTPUT_NAMES[kind]
     dynamic = {"x": {0: "batch", 2: "height", 3: "width"}}
-    dynamic[out_name] = {0: "batch", 2: "height", 3: "width"} if kind == "det" else {
-        0: "batch",
-        1: "frames",
-    }
+    dynamic[out_name] = (
+        {0: "batch", 2: "height", 3: "width"}
+        if kind == "det"
+        else {
+            0: "batch",
+            1: "frames",
+        }
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
     os.close(fd)

@@ -57,7 +57,6 @@ def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession
     )
 
 
-
 class OCR:
     """Detect and read all text lines of images with ONNX Runtime.
 

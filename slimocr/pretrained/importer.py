@@ -35,7 +35,9 @@ def onnx_constants(path: str | Path) -> dict[str, np.ndarray]:
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
-        raise ModelFileError(f"{path}: not a readable ONNX file ({exc.__class__.__name__})") from exc
+        raise ModelFileError(
+            f"{path}: not a readable ONNX file ({exc.__class__.__name__})"
+        ) from exc
     tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":

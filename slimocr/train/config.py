@@ -145,7 +145,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return _coerce(value, non_none[0], where)
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if tp in (int, str, bool) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+    if (
+        tp in (int, str, bool)
+        and not isinstance(value, tp)
+        or (tp is int and isinstance(value, bool))
+    ):
         raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
     return value
 

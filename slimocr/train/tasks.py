@@ -17,8 +17,9 @@ from torch import nn
 from slimocr.train.config import TrainConfig
 
 
-def split_train_val(samples: list[Any], fraction: float, val_max: int, seed: int
-                    ) -> tuple[list[Any], list[Any]]:
+def split_train_val(
+    samples: list[Any], fraction: float, val_max: int, seed: int
+) -> tuple[list[Any], list[Any]]:
     """Deterministic held-out slice of the TRAIN split (never the test split)."""
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
@@ -53,12 +54,14 @@ class DetTask:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))
         else:
             train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed)
-        ds = DetTrainDataset(train, size=d.image_size, augment=d.augment, seed=self.cfg.seed,
-                             with_targets=d.labels)
+        ds = DetTrainDataset(
+            train, size=d.image_size, augment=d.augment, seed=self.cfg.seed, with_targets=d.labels
+        )
         return ds, val[: d.val_max]
 
-    def losses(self, out: Any, batch: dict[str, torch.Tensor], teacher_out: Any
-               ) -> dict[str, torch.Tensor]:
+    def losses(
+        self, out: Any, batch: dict[str, torch.Tensor], teacher_out: Any
+    ) -> dict[str, torch.Tensor]:
         w = self.cfg.loss
         terms: dict[str, torch.Tensor] = {}
         total = torch.zeros((), device=batch["image"].device)
@@ -109,8 +112,12 @@ class RecTask:
             raise ValueError(f"{cfg.model}: no charset known for this recognizer")
         self.charset = load_charset(official_path(spec.charset))
         w = cfg.loss
-        self.loss = RecLoss(ctc=w.label if cfg.data.labels else 0.0, kl=w.distill,
-                            teacher_ctc=w.teacher_ctc, temperature=w.temperature)
+        self.loss = RecLoss(
+            ctc=w.label if cfg.data.labels else 0.0,
+            kl=w.distill,
+            teacher_ctc=w.teacher_ctc,
+            temperature=w.temperature,
+        )
 
     def datasets(self) -> tuple[torch.utils.data.Dataset, list[Any]]:
         from slimocr.data.rec_dataset import RecTrainDataset, crops_from_det_samples
@@ -127,13 +134,24 @@ class RecTask:
             train, val = samples, list(load_rec_dataset(d.val, on_error=d.on_bad_label))
         else:
             train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed)
-        ds = RecTrainDataset(train, self.charset, image_height=d.image_height,
-                             max_width=d.max_width, augment=d.augment, seed=self.cfg.seed,
-                             on_unknown="skip" if d.on_bad_label == "skip" else "raise")
+        # label-free distillation never reads the labels: unknown characters don't matter
+        on_unknown = (
+            "drop_char" if not d.labels else ("skip" if d.on_bad_label == "skip" else "raise")
+        )
+        ds = RecTrainDataset(
+            train,
+            self.charset,
+            image_height=d.image_height,
+            max_width=d.max_width,
+            augment=d.augment,
+            seed=self.cfg.seed,
+            on_unknown=on_unknown,
+        )
         return ds, val[: d.val_max]
 
-    def losses(self, out: torch.Tensor, batch: dict[str, torch.Tensor], teacher_out: Any
-               ) -> dict[str, torch.Tensor]:
+    def losses(
+        self, out: torch.Tensor, batch: dict[str, torch.Tensor], teacher_out: Any
+    ) -> dict[str, torch.Tensor]:
         return self.loss(out, batch.get("label"), batch.get("length"), teacher_out)
 
     @torch.no_grad()

@@ -67,8 +67,13 @@ class Trainer:
     >>> Trainer(cfg).fit()  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: TrainConfig, model: nn.Module | None = None,
-                 teacher: nn.Module | None = None, model_hook: ModelHook | None = None) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model: nn.Module | None = None,
+        teacher: nn.Module | None = None,
+        model_hook: ModelHook | None = None,
+    ) -> None:
         from slimocr.models import create_model
 
         self.cfg = cfg
@@ -98,8 +103,9 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-        self.scheduler = make_scheduler(self.optimizer, cfg.steps, cfg.optim.warmup_steps,
-                                        cfg.optim.min_lr_ratio)
+        self.scheduler = make_scheduler(
+            self.optimizer, cfg.steps, cfg.optim.warmup_steps, cfg.optim.min_lr_ratio
+        )
         self.step = 0
         self.best: float | None = None
         self.history: list[dict[str, Any]] = []
@@ -163,8 +169,12 @@ class Trainer:
             return
         if self.best is None or score > self.best:
             self.best = score
-            save_checkpoint(self.out_dir / "best.pt", model=self._bare().state_dict(),
-                            step=self.step, metrics=json.dumps(metrics))
+            save_checkpoint(
+                self.out_dir / "best.pt",
+                model=self._bare().state_dict(),
+                step=self.step,
+                metrics=json.dumps(metrics),
+            )
 
     # ---------------------------------------------------------------- loop
     def fit(self, resume: bool = True, stop_after: int | None = None) -> dict[str, Any]:
@@ -197,19 +207,26 @@ class Trainer:
         if cfg.freeze_bn:
             _freeze_bn(self.model)
         start_step = self.step
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.kind}",
-                   disable=self.rank != 0)
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, desc=f"train {cfg.kind}", disable=self.rank != 0
+        )
         t_last, n_last = time.perf_counter(), 0
         while self.step < cfg.steps:
             epoch, pos = divmod(self.step, per_epoch)
             sampler.set_position(epoch, pos * cfg.data.batch_size)
             if hasattr(train_ds, "set_epoch"):
                 train_ds.set_epoch(epoch)
-            loader = DataLoader(train_ds, batch_size=cfg.data.batch_size, sampler=sampler,
-                                num_workers=cfg.data.num_workers, drop_last=True)
+            loader = DataLoader(
+                train_ds,
+                batch_size=cfg.data.batch_size,
+                sampler=sampler,
+                num_workers=cfg.data.num_workers,
+                drop_last=True,
+            )
             for batch in loader:
-                batch = {k: v.to(self.device) if torch.is_tensor(v) else v
-                         for k, v in batch.items()}
+                batch = {
+                    k: v.to(self.device) if torch.is_tensor(v) else v for k, v in batch.items()
+                }
                 teacher_out = None
                 if self.teacher is not None:
                     with torch.no_grad():
@@ -227,11 +244,17 @@ class Trainer:
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     dt = time.perf_counter() - t_last
-                    entry = {"step": self.step, "lr": self.scheduler.get_last_lr()[0],
-                             "images_per_s": n_last / dt if dt > 0 else 0.0,
-                             **{k: float(v) for k, v in terms.items()}}
-                    bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{entry['lr']:.2e}",
-                                    ips=f"{entry['images_per_s']:.1f}")
+                    entry = {
+                        "step": self.step,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "images_per_s": n_last / dt if dt > 0 else 0.0,
+                        **{k: float(v.detach()) for k, v in terms.items()},
+                    }
+                    bar.set_postfix(
+                        loss=f"{entry['loss']:.4f}",
+                        lr=f"{entry['lr']:.2e}",
+                        ips=f"{entry['images_per_s']:.1f}",
+                    )
                     self._log(entry)
                     t_last, n_last = time.perf_counter(), 0
                 if cfg.eval_every and self.step % cfg.eval_every == 0 and self.rank == 0:
@@ -247,8 +270,12 @@ class Trainer:
             if stop_after is not None and self.step - start_step >= stop_after:
                 self._save()
                 bar.close()
-                return {"step": self.step, "best": self.best, "final_metrics": None,
-                        "resumed": resumed}
+                return {
+                    "step": self.step,
+                    "best": self.best,
+                    "final_metrics": None,
+                    "resumed": resumed,
+                }
         bar.close()
         self._save()
         final = self.evaluate(val) if self.rank == 0 else {}
@@ -256,6 +283,7 @@ class Trainer:
             self._log({"step": self.step, "eval": final})
             self._maybe_keep_best(final)
         if self.rank == 0:
-            save_checkpoint(self.out_dir / "final.pt", model=self._bare().state_dict(),
-                            step=self.step)
+            save_checkpoint(
+                self.out_dir / "final.pt", model=self._bare().state_dict(), step=self.step
+            )
         return {"step": self.step, "best": self.best, "final_metrics": final, "resumed": resumed}

@@ -38,14 +38,17 @@ class ZooRecipe:
 RECIPES: dict[str, ZooRecipe] = {
     r.name: r
     for r in (
-        ZooRecipe("ppocrv3-det-float", "det", "dbnet_mv3_ppocrv3", "official-ppocrv3-det", "import"),
+        ZooRecipe(
+            "ppocrv3-det-float", "det", "dbnet_mv3_ppocrv3", "official-ppocrv3-det", "import"
+        ),
         ZooRecipe("ppocrv2-rec-float", "rec", "crnn_ppocrv2", "official-ppocrv2-rec", "import"),
     )
 }
 
 
-def save_records(records: dict[str, ZooRecord], defaults: dict[str, str],
-                 path: Path = RECORDS_JSON) -> None:
+def save_records(
+    records: dict[str, ZooRecord], defaults: dict[str, str], path: Path = RECORDS_JSON
+) -> None:
     """Write the records file (sorted, stable formatting, so diffs stay readable)."""
     data = {
         "defaults": defaults,
@@ -64,7 +67,11 @@ def _build_import(recipe: ZooRecipe, out: Path) -> None:
     model = create_model(recipe.arch, pretrained=True)
     charset = load_charset(official_path(spec.charset)) if spec.charset else None
     meta = build_metadata(
-        recipe.kind, recipe.arch, charset=charset, parent=recipe.parent, recipe=recipe.recipe,
+        recipe.kind,
+        recipe.arch,
+        charset=charset,
+        parent=recipe.parent,
+        recipe=recipe.recipe,
         extra={"zoo_name": recipe.name},
     )
     export_onnx(model, out, recipe.kind, meta)

@@ -56,8 +56,9 @@ def test_detector_matches_official(det_model, shape):
     import torch
 
     sess = _official_session("ppocrv3_det")
-    for seed, x in enumerate([np.random.default_rng(0).standard_normal(shape, np.float32),
-                              _realistic(shape, 1)]):
+    for seed, x in enumerate(
+        [np.random.default_rng(0).standard_normal(shape, np.float32), _realistic(shape, 1)]
+    ):
         ref = sess.run(None, {"x": x})[0]
         with torch.no_grad():
             ours = det_model(torch.from_numpy(x)).numpy()
@@ -100,8 +101,12 @@ def test_exported_onnx_matches_official(tmp_path, det_model, rec_model, kind):
 
     charset = load_charset(official_path("ppocr_keys_v1")) if kind == "rec" else None
     model = det_model if kind == "det" else rec_model
-    path = export_onnx(model, tmp_path / f"{kind}.onnx", kind,
-                       build_metadata(kind, "x", charset=charset, parent="official"))
+    path = export_onnx(
+        model,
+        tmp_path / f"{kind}.onnx",
+        kind,
+        build_metadata(kind, "x", charset=charset, parent="official"),
+    )
     proto = onnx.load(str(path))
     assert proto.opset_import[0].version >= 13
     meta = {p.key: p.value for p in proto.metadata_props}

@@ -77,7 +77,9 @@ class MobileNetV3(nn.Module):
                 blocks = []
             mid = make_divisible(scale * exp)
             outp = make_divisible(scale * out)
-            blocks.append(InvertedResidual(inplanes, mid, outp, k, stride, se and not disable_se, act))
+            blocks.append(
+                InvertedResidual(inplanes, mid, outp, k, stride, se and not disable_se, act)
+            )
             inplanes = outp
         last = make_divisible(scale * 960)
         blocks.append(ConvBNAct(inplanes, last, 1, act="hardswish"))
