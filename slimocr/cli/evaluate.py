@@ -90,6 +90,9 @@ def rec_cmd(
     out: Path | None = OutOpt,
     threads: int | None = ThreadsOpt,
     batch_size: int = typer.Option(6, help="crops per model call"),
+    image_width: int = typer.Option(
+        320, help="minimum batch width (PP-OCR: 320; 1 = no floor, as some pipelines do)"
+    ),
     limit: int | None = LimitOpt,
 ) -> None:
     """Accuracy and 1 - normalized edit distance of a recognizer on cropped words."""
@@ -105,7 +108,10 @@ def rec_cmd(
         path = resolve_model(model, "rec")
         session = OnnxSession(path, threads)
         rec = TextRecognizer(
-            session, charset=resolve_charset(charset, session), batch_size=batch_size
+            session,
+            charset=resolve_charset(charset, session),
+            batch_size=batch_size,
+            image_width=image_width,
         )
 
         def recognize(crops):  # noqa: ANN001, ANN202
@@ -120,6 +126,7 @@ def rec_cmd(
             "model": model or "default",
             "file": str(path),
             "batch_size": batch_size,
+            "image_width": image_width,
             "threads": threads,
         },
     )
