@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from slimocr.cli.bench import bench_cmd
 from slimocr.cli.convert import export_cmd, import_cmd
 from slimocr.cli.evaluate import eval_app
 from slimocr.cli.ocr import ocr_cmd
@@ -21,6 +22,7 @@ app.command("ocr")(ocr_cmd)
 app.command("import")(import_cmd)
 app.command("export")(export_cmd)
 app.command("train")(train_cmd)
+app.command("bench")(bench_cmd)
 app.add_typer(eval_app, name="eval")
 app.add_typer(zoo_app, name="zoo")
 

@@ -49,12 +49,24 @@ def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession
         return load_charset(charset)
     if "charset" in session.metadata:
         return charset_from_metadata(session)
+    if "character" in session.metadata:  # RapidOCR's convention: newline-joined, no space
+        chars = session.metadata["character"].splitlines()
+        n_out = session.output_shape[-1] if session.output_shape else None
+        if isinstance(n_out, int) and n_out == len(chars) + 2:
+            chars.append(" ")
+        return chars
     if official_available("ppocr_keys_v1"):
         return load_charset(official_path("ppocr_keys_v1"))
     raise ModelFileError(
         f"{session.path}: model has no 'charset' metadata and the official keys are not "
         "installed; pass charset= (a charset file)"
     )
+
+
+def model_input_height(session: OnnxSession, default: int) -> int:
+    """The recognizer's fixed input height when the file declares one, else ``default``."""
+    shape = session.input_shape
+    return shape[2] if len(shape) == 4 and isinstance(shape[2], int) else default
 
 
 class OCR:
@@ -74,6 +86,8 @@ class OCR:
         unclip_ratio: DB unclip ratio.
         drop_score: lines recognised with a lower score are dropped.
         rec_batch_size: crops per recognizer call.
+        rec_image_height: recognizer input height; None: the file's fixed height, else 32
+            (PP-OCRv4/v6 recognizers use 48).
 
     Raises:
         ModelFileError: a model cannot be resolved or loaded, or no charset can be found.
@@ -92,6 +106,7 @@ class OCR:
         unclip_ratio: float = 1.5,
         drop_score: float = 0.5,
         rec_batch_size: int = 6,
+        rec_image_height: int | None = None,
     ) -> None:
         det_path = resolve_model(det_model, "det")
         rec_path = resolve_model(rec_model, "rec")
@@ -108,6 +123,7 @@ class OCR:
             rec_session,
             charset=resolve_charset(charset, rec_session),
             batch_size=rec_batch_size,
+            image_height=rec_image_height or model_input_height(rec_session, 32),
         )
         self.drop_score = drop_score
 

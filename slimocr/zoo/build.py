@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from slimocr.zoo.records import FILES_DIR, RECORDS_JSON, ZooRecord, load_defaults, load_records
+from slimocr.zoo.records import (
+    FILES_DIR,
+    RECORDS_JSON,
+    ZooRecord,
+    load_defaults,
+    load_pipelines,
+    load_records,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ def save_records(
     """Write the records file (sorted, stable formatting, so diffs stay readable)."""
     data = {
         "defaults": defaults,
+        "pipelines": load_pipelines(path),
         "records": [asdict(records[k]) for k in sorted(records)],
     }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -47,6 +47,13 @@ def load_defaults(path: Path = RECORDS_JSON) -> dict[str, str]:
     return dict(json.loads(path.read_text(encoding="utf-8"))["defaults"])
 
 
+def load_pipelines(path: Path = RECORDS_JSON) -> list[dict[str, str]]:
+    """Named detector + recognizer pairs of the zoo (the benchmark's rows)."""
+    if not path.exists():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("pipelines", []))
+
+
 def verified_file(record: ZooRecord) -> Path:
     """The record's file, after checking its sha256 (ModelFileError on mismatch)."""
     return verify_sha256(record.path, record.sha256)

@@ -18,6 +18,10 @@ Kind = Literal["det", "rec"]
 OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "official-ppocrv3-det": ("det", "ppocrv3_det"),
     "official-ppocrv2-rec": ("rec", "ppocrv2_rec"),
+    "rapidocr-ppocrv4-det": ("det", "ppocrv4_det"),
+    "rapidocr-ppocrv4-rec": ("rec", "ppocrv4_rec"),
+    "rapidocr-ppocrv6s-det": ("det", "ppocrv6s_det"),
+    "rapidocr-ppocrv6s-rec": ("rec", "ppocrv6s_rec"),
 }
 
 

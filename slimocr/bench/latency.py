@@ -1,0 +1,59 @@
+"""Latency measurement: warm-up excluded, medians over repeated runs, rows interleaved.
+
+Every row is timed in the same process and the same run, round-robin (row A, row B, … then
+again), so that drift of the machine's speed affects all rows alike and ratios stay fair.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Timer:
+    """Collects per-call milliseconds for one named workload."""
+
+    name: str
+    samples_ms: list[float] = field(default_factory=list)
+
+    def median(self) -> float:
+        return statistics.median(self.samples_ms) if self.samples_ms else float("nan")
+
+
+def time_rows(
+    rows: dict[str, Callable[[int], float | None]],
+    n_items: int,
+    repeats: int = 3,
+    warmup: int = 2,
+) -> dict[str, Timer]:
+    """Time ``rows[name](i)`` for items ``0..n_items-1``, ``repeats`` rounds, interleaved.
+
+    Each callable processes item ``i`` and returns its own measured milliseconds (or None to
+    have the call timed here). The first ``warmup`` items of the first round are run once more
+    before timing starts and are not recorded.
+
+    Returns:
+        name → :class:`Timer` with ``n_items * repeats`` samples.
+    """
+    timers = {name: Timer(name) for name in rows}
+    for fn in rows.values():
+        for i in range(min(warmup, n_items)):
+            fn(i)
+    for _ in range(repeats):
+        for i in range(n_items):
+            for name, fn in rows.items():
+                t0 = time.perf_counter()
+                ms = fn(i)
+                if ms is None:
+                    ms = (time.perf_counter() - t0) * 1000.0
+                timers[name].samples_ms.append(ms)
+    return timers
+
+
+def per_unit_median(samples: Sequence[tuple[float, int]]) -> float:
+    """Median of ``ms / units`` over (milliseconds, units) pairs (e.g. a batch of crops)."""
+    values = [ms / units for ms, units in samples if units]
+    return statistics.median(values) if values else float("nan")

@@ -1,0 +1,249 @@
+"""The SlimOCR table: accuracy, latency, size and compression of every pipeline, one command.
+
+For each row (a detector + recognizer pair: our zoo pipelines and the peers a user would pick
+instead) on the same images: IC15 det hmean, IC15 word-crop accuracy, det ms/image, rec ms/crop,
+end-to-end ms/image (det + every crop of the image), speed-up vs the float baseline, total size
+and compression ratio. Accuracy comes from full passes over the test sets (cached by the model
+files' sha256 and the settings); latency from an interleaved timing run (warm-up excluded,
+medians), so ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from slimocr.bench.latency import time_rows
+from slimocr.eval.readers import load_det_dataset, load_rec_dataset
+from slimocr.eval.runner import run_det_eval, run_rec_eval
+from slimocr.infer.pipeline import OCR
+from slimocr.pretrained.official import sha256_file
+from slimocr.zoo.registry import resolve_model
+
+BASELINE = "slimocr-float"
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One pipeline of the table.
+
+    Attributes:
+        name: row name.
+        det: detector (zoo / official / peer name or path).
+        rec: recognizer.
+        rec_height: recognizer input height when the file does not fix it (PP-OCRv4: 48).
+        group: ``zoo`` (ours) or ``peer``.
+        note: a few words for the table.
+    """
+
+    name: str
+    det: str
+    rec: str
+    rec_height: int | None = None
+    group: str = "zoo"
+    note: str = ""
+
+
+PEERS: tuple[BenchRow, ...] = (
+    BenchRow(
+        "rapidocr-ppocrv4-mobile",
+        "rapidocr-ppocrv4-det",
+        "rapidocr-ppocrv4-rec",
+        48,
+        "peer",
+        "PP-OCRv4 mobile as RapidOCR 1.4 ships it",
+    ),
+    BenchRow(
+        "rapidocr-ppocrv6-small",
+        "rapidocr-ppocrv6s-det",
+        "rapidocr-ppocrv6s-rec",
+        48,
+        "peer",
+        "PP-OCRv6 small, RapidOCR 3.10's default",
+    ),
+)
+
+
+def zoo_rows() -> list[BenchRow]:
+    """The pipelines listed in the zoo's records file."""
+    from slimocr.zoo.records import load_pipelines
+
+    return [
+        BenchRow(p["name"], p["det"], p["rec"], None, "zoo", p.get("note", ""))
+        for p in load_pipelines()
+    ]
+
+
+def _machine() -> dict[str, Any]:
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _accuracy(
+    row: BenchRow, det_data: Path, rec_data: Path, engine: OCR, cache_dir: Path, limit: int | None
+) -> dict[str, Any]:
+    det_path, rec_path = resolve_model(row.det, "det"), resolve_model(row.rec, "rec")
+    key = f"{sha256_file(det_path)[:16]}-{sha256_file(rec_path)[:16]}-{limit}"
+    cache = cache_dir / f"acc-{key}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+
+    def detect(img):  # noqa: ANN001, ANN202
+        res = engine.detector(img)
+        return res.boxes, res.scores
+
+    def recognize(crops):  # noqa: ANN001, ANN202
+        return [(r.text, r.score) for r in engine.recognizer(crops)]
+
+    det_report = run_det_eval(load_det_dataset(det_data)[:limit], detect, progress=False)
+    rec_report = run_rec_eval(
+        load_rec_dataset(rec_data)[:limit], recognize, batch=6, progress=False
+    )
+    result = {"det": det_report["metrics"], "rec": rec_report["metrics"]}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_bench(
+    data: Path,
+    rows: list[BenchRow],
+    out_dir: Path,
+    threads: int = 2,
+    timing_images: int = 50,
+    timing_crops: int = 300,
+    repeats: int = 3,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Measure every row; write ``bench.json`` and ``bench.md`` (and ``pareto.png``).
+
+    Args:
+        data: folder holding ``ic15_det_test`` and ``ic15_rec_test``.
+        rows: pipelines to measure; the float baseline row must be among them for ratios.
+        out_dir: output folder (also holds the accuracy cache).
+        threads: ONNX Runtime intra-op threads.
+        timing_images: test images timed (det and end to end) per round.
+        timing_crops: word crops timed (in batches of 6) per round.
+        repeats: timing rounds.
+        limit: evaluate accuracy on the first N samples only (quick runs).
+    """
+    det_data, rec_data = data / "ic15_det_test", data / "ic15_rec_test"
+    engines = {
+        r.name: OCR(r.det, r.rec, threads=threads, rec_image_height=r.rec_height) for r in rows
+    }
+    accuracy = {
+        r.name: _accuracy(r, det_data, rec_data, engines[r.name], out_dir / "cache", limit)
+        for r in rows
+    }
+    det_imgs = [cv2.imread(str(s.image)) for s in load_det_dataset(det_data)[:timing_images]]
+    crops = [cv2.imread(str(s.image)) for s in load_rec_dataset(rec_data)[:timing_crops]]
+    batches = [crops[i : i + 6] for i in range(0, len(crops), 6)]
+
+    def det_fn(engine: OCR):  # noqa: ANN202
+        def run(i: int) -> None:
+            engine.detector(det_imgs[i])
+
+        return run
+
+    def rec_fn(engine: OCR):  # noqa: ANN202
+        def run(i: int) -> None:
+            engine.recognizer(batches[i])
+
+        return run
+
+    def e2e_fn(engine: OCR):  # noqa: ANN202
+        return lambda i: engine(det_imgs[i]).elapsed_ms["total"]
+
+    det_t = time_rows({n: det_fn(e) for n, e in engines.items()}, len(det_imgs), repeats)
+    rec_t = time_rows({n: rec_fn(e) for n, e in engines.items()}, len(batches), repeats)
+    e2e_t = time_rows({n: e2e_fn(e) for n, e in engines.items()}, len(det_imgs), repeats)
+
+    results = []
+    for r in rows:
+        det_path, rec_path = resolve_model(r.det, "det"), resolve_model(r.rec, "rec")
+        size = det_path.stat().st_size + rec_path.stat().st_size
+        results.append(
+            {
+                **asdict(r),
+                "det_hmean": accuracy[r.name]["det"]["hmean"],
+                "rec_acc": accuracy[r.name]["rec"]["acc"],
+                "det_ms": det_t[r.name].median(),
+                "rec_ms_per_crop": rec_t[r.name].median() / 6,
+                "e2e_ms": e2e_t[r.name].median(),
+                "size_mb": size / 1e6,
+                "det_mb": det_path.stat().st_size / 1e6,
+                "rec_mb": rec_path.stat().st_size / 1e6,
+            }
+        )
+    base = next((x for x in results if x["name"] == BASELINE), None)
+    for x in results:
+        x["speedup_e2e"] = base["e2e_ms"] / x["e2e_ms"] if base else None
+        x["compression"] = base["size_mb"] / x["size_mb"] if base else None
+    report = {
+        "machine": _machine(),
+        "settings": {
+            "threads": threads,
+            "timing_images": len(det_imgs),
+            "timing_crops": len(crops),
+            "repeats": repeats,
+            "limit": limit,
+            "det": "limit 960 max, thresh 0.3, box_thresh 0.6, unclip 1.5",
+            "rec": "batches of 6 sorted by width, min width 320",
+        },
+        "rows": results,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "bench.md").write_text(to_markdown(report))
+    try:
+        from slimocr.bench.plot import pareto_plot
+
+        pareto_plot(report, out_dir / "pareto.png")
+    except ImportError:
+        pass
+    return report
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The table as markdown, with the machine and settings stated."""
+    m, s = report["machine"], report["settings"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, ONNX Runtime "
+        f"{m['onnxruntime']}, {s['threads']} threads. Latency: medians over {s['repeats']} "
+        f"interleaved rounds of {s['timing_images']} IC15 test images (det, end to end) and "
+        f"{s['timing_crops']} word crops in batches of 6 (rec); warm-up excluded.",
+        "",
+        "| pipeline | det hmean | rec acc | det ms/img | rec ms/crop | e2e ms/img | speed-up | "
+        "size MB (det + rec) | compression |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for x in report["rows"]:
+        sp = f"{x['speedup_e2e']:.2f}×" if x["speedup_e2e"] else "–"
+        cr = f"{x['compression']:.2f}×" if x["compression"] else "–"
+        lines.append(
+            f"| {x['name']} | {x['det_hmean']:.4f} | {100 * x['rec_acc']:.2f}% | "
+            f"{x['det_ms']:.1f} | {x['rec_ms_per_crop']:.2f} | {x['e2e_ms']:.1f} | {sp} | "
+            f"{x['size_mb']:.2f} ({x['det_mb']:.2f} + {x['rec_mb']:.2f}) | {cr} |"
+        )
+    return "\n".join(lines) + "\n"

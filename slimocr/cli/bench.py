@@ -1,0 +1,56 @@
+"""``slimocr bench --data DIR``: the SlimOCR table on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from slimocr.cli.common import CliErrors, fail
+
+
+def bench_cmd(
+    data: Path = typer.Option(..., "--data", help="folder with ic15_det_test and ic15_rec_test"),
+    out: Path = typer.Option(Path("docs/bench"), help="output folder (json, md, png, cache)"),
+    rows: str | None = typer.Option(None, help="comma-separated row names (default: all)"),
+    peers: bool = typer.Option(True, help="include the peers (RapidOCR's PP-OCRv4 / v6)"),
+    threads: int = typer.Option(2, help="ONNX Runtime intra-op threads"),
+    timing_images: int = typer.Option(50, help="test images per timing round"),
+    timing_crops: int = typer.Option(300, help="word crops per timing round"),
+    repeats: int = typer.Option(3, help="timing rounds"),
+    limit: int | None = typer.Option(None, help="accuracy on the first N samples only"),
+) -> None:
+    """Accuracy, latency, size and compression of every zoo pipeline and the peers."""
+    from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
+    from slimocr.pretrained.official import official_available
+
+    all_rows = zoo_rows()
+    for peer in PEERS if peers else ():
+        keys = {"rapidocr-ppocrv4-det": "ppocrv4_det", "rapidocr-ppocrv6s-det": "ppocrv6s_det"}
+        if official_available(keys[peer.det]):
+            all_rows.append(peer)
+        else:
+            typer.echo(f"warning: skipping peer {peer.name}: its files are not installed", err=True)
+    if rows:
+        wanted = [r.strip() for r in rows.split(",")]
+        unknown = sorted(set(wanted) - {r.name for r in all_rows})
+        if unknown:
+            fail(f"unknown row(s) {unknown}; known: {[r.name for r in all_rows]}")
+        all_rows = [r for r in all_rows if r.name in wanted]
+    for sub in ("ic15_det_test", "ic15_rec_test"):
+        if not (data / sub).is_dir():
+            fail(f"{data / sub}: missing (expected the IC15 test sets under --data)")
+    with CliErrors():
+        report = run_bench(
+            data,
+            all_rows,
+            out,
+            threads=threads,
+            timing_images=timing_images,
+            timing_crops=timing_crops,
+            repeats=repeats,
+            limit=limit,
+        )
+    typer.echo(to_markdown(report))
+    typer.echo(json.dumps({"written": [str(out / "bench.json"), str(out / "bench.md")]}))
