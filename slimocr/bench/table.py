@@ -11,14 +11,13 @@ medians), so ratios come from one run.
 from __future__ import annotations
 
 import json
-import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 
-from slimocr.bench.latency import time_rows
+from slimocr.bench.latency import machine_info, time_rows
 from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.infer.pipeline import OCR
@@ -77,27 +76,6 @@ def zoo_rows() -> list[BenchRow]:
         BenchRow(p["name"], p["det"], p["rec"], None, "zoo", p.get("note", ""))
         for p in load_pipelines()
     ]
-
-
-def _machine() -> dict[str, Any]:
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "onnxruntime": onnxruntime.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _accuracy(
@@ -201,7 +179,7 @@ def run_bench(
         x["speedup_e2e"] = base["e2e_ms"] / x["e2e_ms"] if base else None
         x["compression"] = base["size_mb"] / x["size_mb"] if base else None
     report = {
-        "machine": _machine(),
+        "machine": machine_info(),
         "settings": {
             "threads": threads,
             "timing_images": len(det_imgs),

@@ -29,6 +29,7 @@ class DataConfig:
         val_max: cap on validation samples (evaluation cost).
         limit: use only the first N training samples (quick runs).
         image_size: detector training crop (square).
+        scale_range: detector random-scale augmentation range.
         image_height: recognizer input height.
         max_width: recognizer input width (crops are padded to it).
         batch_size: samples per step (per process).
@@ -44,6 +45,7 @@ class DataConfig:
     val_max: int = 100
     limit: int | None = None
     image_size: int = 640
+    scale_range: tuple[float, float] = (0.5, 3.0)
     image_height: int = 32
     max_width: int = 320
     batch_size: int = 8
@@ -101,6 +103,9 @@ class TrainConfig:
         threads: torch CPU threads (None = torch's default).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         freeze_bn: keep BatchNorm statistics fixed (small-batch finetuning).
+        trainable: train only parameters whose names start with one of these prefixes (e.g.
+            ``["head.thresh"]`` to fit the DB threshold branch, absent from inference files,
+            before finetuning the whole detector); None trains everything.
     """
 
     kind: Literal["det", "rec"]
@@ -120,6 +125,7 @@ class TrainConfig:
     threads: int | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     freeze_bn: bool = False
+    trainable: list[str] | None = None
 
 
 def _check_literal(value: Any, tp: Any, where: str) -> None:
@@ -143,6 +149,21 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return None
         non_none = [a for a in args if a is not type(None)]
         return _coerce(value, non_none[0], where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == len(value):
+            return tuple(
+                _coerce(v, a, f"{where}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            )
+        raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (arg,) = typing.get_args(tp)
+        return [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if (

@@ -45,6 +45,7 @@ class DetTask:
         self.distill_loss = DBDistillLoss()
 
     def datasets(self) -> tuple[torch.utils.data.Dataset, list[Any]]:
+        from slimocr.data.det_augment import DetAugment
         from slimocr.data.det_dataset import DetTrainDataset
         from slimocr.eval.readers import load_det_dataset
 
@@ -54,8 +55,14 @@ class DetTask:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))
         else:
             train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed)
+        augmenter = DetAugment(size=d.image_size, scales=tuple(d.scale_range))
         ds = DetTrainDataset(
-            train, size=d.image_size, augment=d.augment, seed=self.cfg.seed, with_targets=d.labels
+            train,
+            size=d.image_size,
+            augment=d.augment,
+            seed=self.cfg.seed,
+            with_targets=d.labels,
+            augmenter=augmenter if d.augment else None,
         )
         return ds, val[: d.val_max]
 

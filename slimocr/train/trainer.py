@@ -100,7 +100,13 @@ class Trainer:
         if self.teacher is not None:
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
+        if cfg.trainable is not None:
+            prefixes = tuple(cfg.trainable)
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith(prefixes))
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"trainable={cfg.trainable}: no parameter matches")
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
         self.optimizer = opt_cls(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.scheduler = make_scheduler(
@@ -207,6 +213,10 @@ class Trainer:
         if cfg.freeze_bn:
             _freeze_bn(self.model)
         start_step = self.step
+        if cfg.eval_every and self.step == 0 and self.rank == 0:
+            metrics = self.evaluate(val)  # the starting point (e.g. the float parent)
+            self._log({"step": 0, "eval": metrics})
+            self._maybe_keep_best(metrics)
         bar = tqdm(
             total=cfg.steps, initial=self.step, desc=f"train {cfg.kind}", disable=self.rank != 0
         )
