@@ -1,0 +1,38 @@
+"""``slimocr quant det|rec --recipe FILE --out FILE``: PACT QAT or PTQ to an int8 ONNX file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from slimocr.cli.common import CliErrors, fail, require_torch
+
+
+def quant_cmd(
+    kind: str = typer.Argument(..., help="det or rec"),
+    method: str = typer.Option("pact", help="pact (quantization-aware training) or ptq"),
+    recipe: Path = typer.Option(..., help="YAML recipe (recipes/quant_*.yaml)"),
+    out: Path = typer.Option(..., "--out", "-o", help="int8 ONNX file to write"),
+    set_: list[str] = typer.Option([], "--set", help="override, e.g. --set calib.images=64"),
+    resume: bool = typer.Option(True, help="continue a PACT run from its last.pt"),
+) -> None:
+    """Quantize a float model to int8 (QDQ ONNX that ONNX Runtime runs on int8 kernels).
+
+    PTQ calibrates activation scales on a few images; PACT then trains with learnable clips,
+    distilling from the float parent. Prints a JSON report (int8 kernels, size, parity).
+    """
+    require_torch("quant")
+    from slimocr.compress.quant.recipe import METHODS, load_quant_recipe, run_quant
+
+    if kind not in ("det", "rec"):
+        fail(f"kind must be det or rec, not {kind!r}")
+    if method not in METHODS:
+        fail(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    with CliErrors():
+        cfg = load_quant_recipe(recipe, set_)
+        if cfg.kind != kind:
+            fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
+        report = run_quant(cfg, method=method, out=out, resume=resume, recipe_id=str(recipe))
+    typer.echo(json.dumps(report, indent=2, default=str))

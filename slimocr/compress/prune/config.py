@@ -1,0 +1,170 @@
+"""Typed prune recipes: frozen dataclasses filled from YAML; unknown keys are an error.
+
+>>> r = recipe_from_dict({"finetune": {"kind": "det", "model": "dbnet_mv3_ppocrv3",
+...                                    "data": {"train": "train_dir"}},
+...                       "select": {"loss_budget": 0.05}})
+>>> r.select.loss_budget, r.sensitivity.ratios[:2], r.input_shape()
+(0.05, (0.1, 0.2), (1, 3, 640, 640))
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
+from slimocr.errors import ConfigError
+from slimocr.train.config import TrainConfig, config_from_dict
+
+
+@dataclass(frozen=True)
+class SensitivitySection:
+    """How the table is measured.
+
+    Attributes:
+        ratios: ratios tried per group.
+        images: held-out samples scored per point (det: images, rec: crops).
+        min_macs_share: leave out groups whose layers carry less than this share of the MACs.
+        table: use this (e.g. merged) table instead of measuring ``out_dir/sensitivity.json``.
+    """
+
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    images: int = 40
+    min_macs_share: float = 0.0
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class SelectSection:
+    """How ratios are chosen: a uniform ratio, a loss budget, or a MACs / latency target."""
+
+    loss_budget: float | None = 0.02
+    flops_reduction: float | None = None
+    latency_ms: float | None = None
+    uniform_ratio: float | None = None
+    skip_most_sensitive: int = 0
+    max_ratio: float | None = None
+    round_to: int = 1
+
+
+@dataclass(frozen=True)
+class ExportSection:
+    """ONNX export and the optional evaluation of the exported file on a labelled set."""
+
+    onnx: bool = True
+    parent: str | None = None
+    eval_data: str | None = None
+    eval_limit: int | None = None
+    eval_threads: int = 2
+
+
+@dataclass(frozen=True)
+class PruneRecipe:
+    """A whole prune run (see the module docstring)."""
+
+    finetune: TrainConfig
+    out_dir: str = "runs/prune"
+    skip_first: int = 4
+    threads: int | None = None
+    macs_input: tuple[int, ...] | None = None
+    latency_input: tuple[int, ...] | None = None
+    sensitivity: SensitivitySection = field(default_factory=SensitivitySection)
+    select: SelectSection = field(default_factory=SelectSection)
+    export: ExportSection = field(default_factory=ExportSection)
+
+    @property
+    def kind(self) -> str:
+        return self.finetune.kind
+
+    @property
+    def arch(self) -> str:
+        return self.finetune.model
+
+    def input_shape(self, latency: bool = False) -> tuple[int, ...]:
+        shape = self.latency_input if latency else self.macs_input
+        if shape:
+            return tuple(shape)
+        if self.kind == "det":
+            return (1, 3, 736, 960) if latency else (1, 3, 640, 640)
+        return (6, 3, 32, 320) if latency else (1, 3, 32, 320)
+
+
+# ---------------------------------------------------------------- reading recipes
+def _section(cls: type, values: Any, where: str) -> Any:
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for key, value in values.items():
+        tp = hints[key]
+        optional = typing.get_origin(tp) in (typing.Union, types.UnionType)
+        if optional:
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        target = typing.get_origin(tp) or tp
+        if value is None:
+            if not optional:
+                raise ConfigError(f"{where}.{key}: may not be empty")
+        elif target is tuple:
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{where}.{key}: expected a list")
+            value = tuple(value)
+        elif target is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif not isinstance(value, target) or (target is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}.{key}: expected {target.__name__}, got {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class _Top:
+    out_dir: str = "runs/prune"
+    skip_first: int = 4
+    threads: int | None = None
+    macs_input: tuple[int, ...] | None = None
+    latency_input: tuple[int, ...] | None = None
+
+
+def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneRecipe:
+    """Build a :class:`PruneRecipe`, refusing unknown keys and wrong types."""
+    values = dict(values)
+    values.pop("description", None)
+    if "finetune" not in values:
+        raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
+    finetune = config_from_dict(values.pop("finetune"), where=f"{where}.finetune")
+    sections = {"sensitivity": SensitivitySection, "select": SelectSection, "export": ExportSection}
+    parts = {k: _section(cls, values.pop(k, None), f"{where}.{k}") for k, cls in sections.items()}
+    top = _section(_Top, values, where)
+    return PruneRecipe(finetune=finetune, **parts, **vars(top))
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> PruneRecipe:
+    """Read a YAML prune recipe; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        node = values
+        *parents, last = key.strip().split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[last] = yaml.safe_load(raw)
+    return recipe_from_dict(values, where=str(path))

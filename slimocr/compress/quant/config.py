@@ -1,0 +1,129 @@
+"""Typed quantization choices: what is quantized, to which range, how scales are found.
+
+>>> cfg = QuantConfig(pact=False)
+>>> cfg.weight_qmax, cfg.act_dtype
+(63, 'uint8')
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from slimocr.errors import ConfigError
+
+CalibMethod = Literal["abs_max", "percentile", "moving_average"]
+
+ACT_QMIN, ACT_QMAX = -128, 127  # activations: int8 grid (exported as uint8 with zero point 128)
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How a model is fake-quantized and exported.
+
+    Attributes:
+        weight_bits: weight width; weights are symmetric, ``q ∈ [-(2^(b-1)-1), 2^(b-1)-1]``.
+        act_bits: activation width (only 8 is exported).
+        per_channel: one weight scale per output channel (else one per tensor).
+        reduce_range: use one bit less for weights (7 bits: ``|q| <= 63``). ONNX Runtime's
+            u8×s8 kernels on AVX2 without VNNI add pairs of products in int16
+            (``vpmaddubsw``), which saturates for ``255·127·2``; ``255·63·2`` fits.
+        act_signed: export activations as int8 (zero point 0) instead of uint8 (zero point
+            128). The two are the same numbers; uint8 is what ONNX Runtime's x86 kernels fuse
+            best (ARCHITECTURE.md: 72/72 convs vs 34/72).
+        moving_rate: rate of the moving-average abs-max of activations.
+        pact: put a learnable PACT clip ``[-α, α]`` before each activation quantizer.
+        pact_init: ``"calib"`` (α = the calibrated threshold) or a constant.
+        pact_decay: L2 decay of α (its own optimizer group); None = the optimizer's decay.
+        skip_types: class names of modules kept float with everything inside them
+            (e.g. ``"LSTM"``; LSTMs are never fake-quantized: see :mod:`.export` for their
+            ONNX Runtime dynamic int8).
+        quantize_model_output: also quantize the outputs of the layers that feed the model's
+            output (default: leave them float, an 8-bit grid on the final logits would
+            coarsen the probabilities).
+    """
+
+    weight_bits: int = 8
+    act_bits: int = 8
+    per_channel: bool = True
+    reduce_range: bool = True
+    act_signed: bool = False
+    moving_rate: float = 0.9
+    pact: bool = True
+    pact_init: float | str = "calib"
+    pact_decay: float | None = None
+    skip_types: tuple[str, ...] = ("LSTM", "GRU", "RNN")
+    quantize_model_output: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "skip_types", tuple(self.skip_types))
+        if self.act_bits != 8:
+            raise ConfigError(f"act_bits: only 8-bit activations are exported, not {self.act_bits}")
+        if not 2 <= self.weight_bits - int(self.reduce_range) <= 8:
+            raise ConfigError(f"weight_bits: {self.weight_bits} (reduce_range={self.reduce_range})")
+        if not 0.0 < self.moving_rate < 1.0:
+            raise ConfigError(f"moving_rate must be in (0, 1), not {self.moving_rate}")
+        init = self.pact_init
+        if isinstance(init, str) and init != "calib":
+            try:
+                object.__setattr__(self, "pact_init", float(init))
+            except ValueError:
+                raise ConfigError(f"pact_init: 'calib' or a number, not {init!r}") from None
+        if not isinstance(self.pact_init, str) and float(self.pact_init) <= 0:
+            raise ConfigError(f"pact_init must be positive, not {self.pact_init}")
+
+    @property
+    def weight_qmax(self) -> int:
+        """Largest weight level: 127 for 8 bits, 63 with ``reduce_range``."""
+        return 2 ** (self.weight_bits - int(self.reduce_range) - 1) - 1
+
+    @property
+    def act_dtype(self) -> str:
+        return "int8" if self.act_signed else "uint8"
+
+    def describe(self) -> dict[str, Any]:
+        """The choices as plain data, for the exported file's metadata."""
+        out = asdict(self)
+        out["skip_types"] = list(self.skip_types)
+        out["weight_range"] = [-self.weight_qmax, self.weight_qmax]
+        out["weight_scheme"] = "symmetric abs-max " + (
+            "per output channel" if self.per_channel else "per tensor"
+        )
+        out["act_dtype"] = self.act_dtype
+        out["act_zero_point"] = 0 if self.act_signed else 128
+        out["act_scheme"] = (
+            f"symmetric per tensor, moving-average abs-max (rate {self.moving_rate}), "
+            "scale = threshold / 127"
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class CalibConfig:
+    """Where calibration images come from and how activation thresholds are taken.
+
+    Attributes:
+        data: dataset folder or label file (a detection set also serves the recognizer: its
+            boxes are cut into crops).
+        images: number of images (detector) or crops (recognizer).
+        method: ``abs_max`` (largest |x| seen), ``percentile`` (mean over batches of the
+            ``percentile``-th percentile of |x|) or ``moving_average`` (the training rule).
+        percentile: for ``method: percentile``.
+        limit_side_len: detector resize limit (as at inference).
+        seed: picks the images.
+    """
+
+    data: str | None = None
+    images: int = 32
+    method: CalibMethod = "abs_max"
+    percentile: float = 99.99
+    limit_side_len: int = 960
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("abs_max", "percentile", "moving_average"):
+            raise ConfigError(f"calib.method: {self.method!r}")
+        if not 0.0 < self.percentile <= 100.0:
+            raise ConfigError(f"calib.percentile must be in (0, 100], not {self.percentile}")
+        if self.images < 1:
+            raise ConfigError(f"calib.images must be >= 1, not {self.images}")

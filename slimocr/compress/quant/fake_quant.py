@@ -1,0 +1,208 @@
+"""Fake quantization: the exported int8 graph's arithmetic, simulated in float32.
+
+Why a module of our own: ``torch.ao.quantization`` is deprecated, and its successor, torchao's
+PT2E, failed on the detector on this machine (the X86 quantizer rejects its graph, the XNNPACK
+one converts a detector that disagrees with its own fake-quant model; ARCHITECTURE.md). What the
+PP-OCR recipes need is small: symmetric per-channel weights, per-tensor moving-average
+activations, a PACT clip, and an export to QuantizeLinear/DequantizeLinear that ONNX Runtime
+fuses into int8 kernels. Owning those few functions lets the PyTorch model compute exactly what
+the exported graph computes.
+
+Conventions (``s`` is the quantization step, ONNX's ``scale``):
+
+* weights: ``q = clamp(round(w / s), -Q, Q)``, ``s = max|w| / Q`` per output channel,
+  ``Q = 127`` (8 bits) or 63 (``reduce_range``);
+* activations: ``q = clamp(round(x / s), -128, 127)``, ``s = t / 127`` where the threshold ``t``
+  is a bias-corrected moving average of ``max|x|``: ``state ← r·state + 1``,
+  ``accum ← r·accum + max|x|``, ``t = accum / state`` (updated in training mode only);
+* biases: int32 with step ``s_in · s_w`` (what ``QLinearConv`` uses);
+* gradients: straight-through (identity), as PaddleSlim's QAT does; clipping is PACT's job.
+
+``round`` is round-half-to-even on both sides (``torch.round``, ONNX ``QuantizeLinear``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from slimocr.compress.quant.config import ACT_QMAX, ACT_QMIN
+
+_EPS = 1e-8
+_INT32 = 2**31 - 1
+
+Observer = Callable[[torch.Tensor], None]
+
+
+def fake_quant(x: torch.Tensor, step: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
+    """``clamp(round(x / step), qmin, qmax) · step`` with an identity gradient for ``x``.
+
+    ``step`` broadcasts against ``x`` (a scalar, or shaped for per-channel use).
+
+    >>> fake_quant(torch.tensor([0.26, -9.0]), torch.tensor(0.1), -128, 127)
+    tensor([ 0.3000, -9.0000])
+    """
+    with torch.no_grad():
+        q = torch.clamp(torch.round(x / step), qmin, qmax) * step
+    return x + (q - x).detach()
+
+
+def _channel_shape(ndim: int, axis: int) -> list[int]:
+    shape = [1] * ndim
+    shape[axis] = -1
+    return shape
+
+
+def weight_step(w: torch.Tensor, qmax: int, axis: int | None) -> torch.Tensor:
+    """Symmetric abs-max step: ``max|w| / qmax`` per slice along ``axis`` (None: per tensor).
+
+    >>> weight_step(torch.tensor([[1.0, -2.54], [0.5, 0.25]]), 127, axis=0)
+    tensor([0.0200, 0.0039])
+    """
+    w = w.detach()
+    if axis is None:
+        return torch.clamp(w.abs().amax(), min=_EPS) / qmax
+    dims = [d for d in range(w.dim()) if d != axis]
+    return torch.clamp(w.abs().amax(dim=dims), min=_EPS) / qmax
+
+
+class _ExportQDQ(torch.autograd.Function):
+    """Activation quantize-dequantize with a fixed (python) step; exports as
+    ``QuantizeLinear → DequantizeLinear``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, step: float, signed: bool) -> torch.Tensor:  # type: ignore[override]
+        s = torch.tensor(step, dtype=x.dtype)
+        return torch.clamp(torch.round(x / s), ACT_QMIN, ACT_QMAX) * s
+
+    @staticmethod
+    def symbolic(g: Any, x: Any, step: float, signed: bool) -> Any:
+        scale = g.op("Constant", value_t=torch.tensor(step, dtype=torch.float32))
+        zp_value = (
+            torch.tensor(0, dtype=torch.int8) if signed else torch.tensor(128, dtype=torch.uint8)
+        )
+        zp = g.op("Constant", value_t=zp_value)
+        return g.op("DequantizeLinear", g.op("QuantizeLinear", x, scale, zp), scale, zp)
+
+
+class _ExportDequant(torch.autograd.Function):
+    """Integer constant times step; exports as ``DequantizeLinear`` (per-axis when the step
+    is a vector)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, q: torch.Tensor, step: torch.Tensor, axis: int
+    ) -> torch.Tensor:
+        if step.dim() == 0:
+            return q.float() * step
+        return q.float() * step.reshape(_channel_shape(q.dim(), axis))
+
+    @staticmethod
+    def symbolic(g: Any, q: Any, step: Any, axis: int) -> Any:
+        if step.type().dim() == 0:
+            return g.op("DequantizeLinear", q, step)
+        return g.op("DequantizeLinear", q, step, axis_i=axis)
+
+
+def export_dequant(q: torch.Tensor, step: torch.Tensor, axis: int) -> torch.Tensor:
+    """``q · step`` that exports as one ``DequantizeLinear`` of the integer constant ``q``."""
+    return _ExportDequant.apply(q, step, axis)
+
+
+class ActQuant(nn.Module):
+    """Per-tensor symmetric 8-bit activation fake-quantizer (moving-average abs-max).
+
+    Modes: quantize (default); observe (``observer`` set: PTQ calibration hands it the raw input
+    and passes the input through unchanged); export (``exporting``: emits Q/DQ nodes).
+
+    Args:
+        rate: moving-average rate.
+        signed: export as int8 (zero point 0) rather than uint8 (zero point 128).
+        pact: optional learnable clip applied first (:class:`~.pact.PACTClip`).
+
+    >>> q = ActQuant(); _ = q.train()(torch.tensor([1.0, -2.0]))
+    >>> float(q.threshold())
+    2.0
+    """
+
+    def __init__(self, rate: float = 0.9, signed: bool = False, pact: nn.Module | None = None):
+        super().__init__()
+        self.rate = rate
+        self.signed = signed
+        self.pact = pact
+        self.register_buffer("state", torch.zeros(()))
+        self.register_buffer("accum", torch.zeros(()))
+        self.observer: Observer | None = None
+        self.exporting = False
+
+    def extra_repr(self) -> str:
+        return f"rate={self.rate}, dtype={'int8' if self.signed else 'uint8'}"
+
+    @property
+    def initialized(self) -> bool:
+        return bool(self.state > 0)
+
+    def threshold(self) -> torch.Tensor:
+        """The abs-max the 8-bit grid covers: ``accum / state``."""
+        if not self.initialized:
+            raise RuntimeError("activation quantizer has no scale yet: calibrate or train first")
+        return self.accum / self.state
+
+    def step(self) -> torch.Tensor:
+        """Quantization step (ONNX scale): ``threshold / 127``, the threshold capped at
+        ``α·127/128`` under PACT (see :meth:`forward`)."""
+        t = self.threshold().detach()
+        if self.pact is not None:
+            t = torch.minimum(t, self.pact.alpha.detach() * (ACT_QMAX / 128.0))
+        return torch.clamp(t, min=_EPS) / ACT_QMAX
+
+    @torch.no_grad()
+    def update(self, absmax: torch.Tensor) -> None:
+        """One moving-average step with this batch's ``max|x|``."""
+        self.state.mul_(self.rate).add_(1.0)
+        self.accum.mul_(self.rate).add_(absmax.to(self.accum))
+
+    @torch.no_grad()
+    def set_threshold(self, value: float) -> None:
+        """Start from a calibrated threshold as if the moving average had converged to it
+        (``state = 1/(1-rate)``), so that training continues it at the usual rate."""
+        self.state.fill_(1.0 / (1.0 - self.rate))
+        self.accum.fill_(float(value) / (1.0 - self.rate))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Quantize ``x`` (after the PACT clip, if any).
+
+        Under PACT the step is capped so that ``α >= 128·step``: every value the clip changes
+        lands on the same saturated level with or without it. The clip then only carries the
+        gradient to ``α``, and the exported graph needs no ``Clip`` node — which would stop ONNX
+        Runtime from fusing ``Conv → QuantizeLinear`` into ``QLinearConv``.
+        """
+        if self.observer is not None:
+            self.observer(x)
+            return x
+        if self.exporting:
+            return _ExportQDQ.apply(x, float(self.step()), self.signed)
+        if self.pact is not None:
+            x = self.pact(x)
+        if self.training:
+            self.update(x.detach().abs().amax())
+        return fake_quant(x, self.step(), ACT_QMIN, ACT_QMAX)
+
+
+def quantize_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """Bias on the int32 grid of step ``s_in · s_w`` (identity gradient)."""
+    return fake_quant(bias, step, -_INT32, _INT32)
+
+
+def int_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """The int32 bias ``QLinearConv`` adds: ``round(b / step)``, saturated."""
+    return torch.clamp(torch.round(bias.detach() / step), -_INT32, _INT32).to(torch.int32)
+
+
+def int_weight(w: torch.Tensor, step: torch.Tensor, qmax: int, axis: int | None) -> torch.Tensor:
+    """Integer weights ``clamp(round(w / s), -qmax, qmax)`` as int8."""
+    s = step if axis is None else step.reshape(_channel_shape(w.dim(), axis))
+    return torch.clamp(torch.round(w.detach() / s), -qmax, qmax).to(torch.int8)

@@ -1,0 +1,220 @@
+"""Turn a float model into a fake-quantized one (QAT or PTQ), in place.
+
+>>> from slimocr.models import create_model
+>>> model = prepare_qat(create_model("crnn_ppocrv2"), QuantConfig())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch.fx as fx
+from torch import nn
+
+from slimocr.compress.quant.config import QuantConfig
+from slimocr.compress.quant.fake_quant import ActQuant
+from slimocr.compress.quant.fold import fold_batchnorm, trace
+from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
+from slimocr.compress.quant.pact import PACTClip
+
+ModulePredicate = Callable[[nn.Module], bool]
+Selection = ModulePredicate | Iterable[nn.Module | type[nn.Module]] | None
+
+_PASS_THROUGH = (nn.Identity, nn.Dropout)
+_PACT_PLACEHOLDER = 20.0  # replaced by the calibrated threshold when pact_init == "calib"
+
+
+def as_predicate(selection: Selection) -> ModulePredicate:
+    """A predicate from a predicate, or from modules and module types to match.
+
+    >>> as_predicate([nn.LSTM])(nn.LSTM(2, 2))
+    True
+    """
+    if selection is None:
+        return lambda m: False
+    if callable(selection) and not isinstance(selection, type):
+        return selection
+    items = list(selection)  # type: ignore[arg-type]
+    types = tuple(i for i in items if isinstance(i, type))
+    ids = {id(i) for i in items if isinstance(i, nn.Module)}
+    return lambda m: id(m) in ids or (bool(types) and isinstance(m, types))
+
+
+def _skip_predicate(cfg: QuantConfig, skip: Selection) -> ModulePredicate:
+    user = as_predicate(skip)
+    names = set(cfg.skip_types)
+    return lambda m: type(m).__name__ in names or user(m)
+
+
+def quant_layers(model: nn.Module) -> list[tuple[str, QuantMixin]]:
+    """The fake-quantized layers of ``model`` with their names."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, QuantMixin)]
+
+
+def act_quantizers(model: nn.Module) -> list[tuple[str, ActQuant]]:
+    """The activation quantizers of ``model`` with their names."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, ActQuant)]
+
+
+def _replace_layers(
+    model: nn.Module, cfg: QuantConfig, skip: ModulePredicate
+) -> tuple[dict[str, QuantMixin], list[str]]:
+    replaced: dict[str, QuantMixin] = {}
+    kept_float: list[str] = []
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        for name, child in module.named_children():
+            full = prefix + name
+            if skip(child):
+                if any(True for _ in child.parameters()):
+                    kept_float.append(full)
+                continue
+            if quantizable(child):
+                q = QUANT_TYPES[type(child)].from_float(child, cfg.weight_qmax, cfg.per_channel)
+                setattr(module, name, q)
+                replaced[full] = q
+            else:
+                visit(child, full + ".")
+
+    visit(model, "")
+    return replaced, kept_float
+
+
+def _producer(node: Any, model: nn.Module) -> str | None:
+    """The quant layer whose output ``node`` is (through Identity/Dropout), else None."""
+    while isinstance(node, fx.Node) and node.op == "call_module":
+        module = model.get_submodule(node.target)
+        if isinstance(module, QuantMixin):
+            return str(node.target)
+        if not isinstance(module, _PASS_THROUGH):
+            return None
+        node = node.args[0]
+    return None
+
+
+def _final_layers(graph: fx.Graph, model: nn.Module) -> set[str]:
+    """Quant layers whose output reaches the graph output without passing another quant layer."""
+    finals: set[str] = set()
+    output = next(n for n in graph.nodes if n.op == "output")
+    stack, seen = list(output.all_input_nodes), set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.op == "call_module" and isinstance(model.get_submodule(node.target), QuantMixin):
+            finals.add(str(node.target))
+            continue
+        stack.extend(node.all_input_nodes)
+    return finals
+
+
+def prepare_qat(
+    model: nn.Module,
+    cfg: QuantConfig | None = None,
+    skip: Selection = None,
+    float_output: Selection = None,
+    fold_bn: bool = True,
+) -> nn.Module:
+    """Fold BatchNorm and insert fake quantization into ``model`` (in place; returned).
+
+    Conv2d, depthwise Conv2d, ConvTranspose2d and Linear layers get int8 weights (per output
+    channel) and 8-bit inputs and outputs; a PACT clip goes before each activation quantizer
+    when ``cfg.pact``. The activation scales are unset until :func:`~.ptq.calibrate` or the
+    first training steps.
+
+    Args:
+        model: a float detector or recognizer (any fx-traceable model).
+        cfg: quantization choices (default :class:`QuantConfig`).
+        skip: modules kept float, with everything inside them: a predicate, or modules and
+            module types (``cfg.skip_types`` adds class names; LSTMs by default).
+        float_output: layers whose output stays float (in addition to those that feed the
+            model's output, unless ``cfg.quantize_model_output``).
+        fold_bn: fold conv → BatchNorm pairs first (see :mod:`.fold`).
+
+    Returns:
+        The same model object, fake-quantized.
+    """
+    cfg = cfg or QuantConfig()
+    if fold_bn:
+        fold_batchnorm(model)
+    replaced, _ = _replace_layers(model, cfg, _skip_predicate(cfg, skip))
+    if not replaced:
+        raise ValueError(f"{type(model).__name__}: no conv or linear layer to quantize")
+    keep_float_out = as_predicate(float_output)
+    graphs = trace(model)
+    finals = (
+        set()
+        if cfg.quantize_model_output
+        else set().union(*(_final_layers(g, model) for g in graphs))
+    )
+
+    def new_quant() -> ActQuant:
+        init = _PACT_PLACEHOLDER if cfg.pact_init == "calib" else float(cfg.pact_init)
+        pact = PACTClip(init) if cfg.pact else None
+        return ActQuant(cfg.moving_rate, cfg.act_signed, pact)
+
+    for name, layer in replaced.items():
+        if name not in finals and not keep_float_out(layer):
+            layer.out_quant = new_quant()
+    sources: dict[str, set[str | None]] = {name: set() for name in replaced}
+    for graph in graphs:
+        for node in graph.nodes:
+            if node.op == "call_module" and node.target in sources:
+                src = _producer(node.args[0], model)
+                has_out = src is not None and replaced[src].out_quant is not None
+                sources[node.target].add(src if has_out else None)
+    for name, layer in replaced.items():
+        found = sources[name]
+        if len(found) == 1 and None not in found:
+            layer.set_input_source(replaced[found.pop()].out_quant)  # type: ignore[index]
+        else:
+            layer.in_quant = new_quant()
+    return model
+
+
+def quant_summary(model: nn.Module) -> dict[str, Any]:
+    """What is quantized: layer counts, float outputs, modules with float weights (LSTM...)."""
+    layers = quant_layers(model)
+    inside = {n for n, _ in layers} | {n for n, _ in act_quantizers(model)}
+    float_modules = [
+        name
+        for name, m in model.named_modules()
+        if name
+        and not any(name == p or name.startswith(p + ".") for p in inside)
+        and any(True for _ in m.parameters(recurse=False))
+    ]
+    return {
+        "quantized_layers": len(layers),
+        "by_type": {
+            t: sum(1 for _, m in layers if type(m).__name__ == t)
+            for t in sorted({type(m).__name__ for _, m in layers})
+        },
+        "float_outputs": [n for n, m in layers if m.out_quant is None],
+        "shared_inputs": sum(1 for _, m in layers if m.in_quant is None),
+        "activation_quantizers": len(act_quantizers(model)),
+        "float_modules": float_modules,
+    }
+
+
+@contextmanager
+def export_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Freeze integer weights and make quantizers emit ONNX Q/DQ nodes (restored on exit).
+
+    A quantizer the exported forward uses without a scale raises ``RuntimeError``."""
+    layers = [m for _, m in quant_layers(model)]
+    quants = [m for _, m in act_quantizers(model)]
+    for q in quants:
+        q.exporting = True
+    try:
+        for layer in layers:
+            if layer.input_quantizer().initialized:  # else: a branch eval mode never runs
+                layer.freeze_for_export()
+        yield model
+    finally:
+        for q in quants:
+            q.exporting = False
+        for layer in layers:
+            layer.unfreeze()

@@ -1,0 +1,154 @@
+"""The prune recipe end to end on rendered data: sensitivity → ratios → prune → finetune →
+ONNX (+ channel spec, lineage) → evaluation; resuming; the CLI's checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_official, needs_torch
+
+pytestmark = needs_torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _det_recipe(data: Path, out: Path, **select):
+    from slimocr.compress.prune.config import recipe_from_dict
+
+    return recipe_from_dict(
+        {
+            "out_dir": str(out),
+            "macs_input": [1, 3, 128, 128],
+            "sensitivity": {"ratios": [0.3, 0.6], "images": 2, "min_macs_share": 0.3},
+            "select": select or {"flops_reduction": 0.2},
+            "finetune": {
+                "kind": "det",
+                "model": "dbnet_mv3_ppocrv3",
+                "teacher": "pretrained",
+                "steps": 2,
+                "ckpt_every": 1,
+                "log_every": 1,
+                "threads": 1,
+                "data": {
+                    "train": str(data),
+                    "image_size": 64,
+                    "batch_size": 2,
+                    "val_fraction": 0.2,
+                },
+                "loss": {"label": 0.2, "distill": 1.0},
+            },
+            "export": {"eval_data": str(data)},
+        }
+    )
+
+
+@pytest.mark.slow
+@needs_official
+def test_det_recipe_end_to_end_and_resume(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from slimocr.compress.prune.recipe import run_prune
+    from slimocr.compress.prune.spec import load_pruned
+    from slimocr.data.synth import SynthConfig, write_det_dataset
+
+    data = write_det_dataset(tmp_path / "data", 10, SynthConfig(seed=3, det_size=(256, 192)))
+    out = tmp_path / "run"
+    lines: list[str] = []
+    result = run_prune(_det_recipe(data, out), "prune_test.yaml", log=lines.append)
+
+    table = json.loads((out / "sensitivity.json").read_text())
+    assert table["setup"]["held_out"] and (out / "sensitivity.png").exists()
+    measured = [line for line in lines if " @ " in line]
+    assert len(measured) == 2 * len(table["groups_planned"])
+    summary = json.loads((out / "ratios.json").read_text())
+    assert summary["macs"]["reduction"] >= 0.2 and set(summary["ratios"]) <= set(table["groups"])
+    assert result["finetune"]["step"] == 2 and "hmean" in result["eval"]
+
+    onnx_path = out / "model" / "model.onnx"
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["parent"] == "official:ppocrv3_det" and meta["compression"] == "prune:fpgm"
+    assert (
+        meta["recipe"] == "prune_test.yaml" and "neck.levels.0.output.conv" in meta["channel_spec"]
+    )
+    x = np.random.default_rng(0).standard_normal((1, 3, 96, 128)).astype(np.float32)
+    model = load_pruned(out / "model")
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(session.run(None, {"x": x})[0], expected, atol=1e-4)
+
+    lines.clear()  # a second run resumes every stage: nothing is measured or trained again
+    again = run_prune(_det_recipe(data, out), "prune_test.yaml", log=lines.append)
+    assert not [line for line in lines if " @ " in line]
+    assert any("rebuilding the pruned model" in line for line in lines)
+    assert any("already finished" in line for line in lines)
+    assert again["prune"]["ratios"] == result["prune"]["ratios"]
+
+
+@pytest.mark.slow
+@needs_official
+def test_rec_recipe_keeps_the_lstm_width(tmp_path):
+    from slimocr.charset import load_charset
+    from slimocr.compress.prune.config import recipe_from_dict
+    from slimocr.compress.prune.recipe import run_prune
+    from slimocr.compress.prune.spec import read_spec
+    from slimocr.data.synth import SynthConfig, write_rec_dataset
+    from slimocr.pretrained.official import official_path
+
+    charset = load_charset(official_path("ppocr_keys_v1"))
+    data = write_rec_dataset(
+        tmp_path / "data", 12, SynthConfig(seed=4, max_chars=6, charset=charset)
+    )
+    recipe = recipe_from_dict(
+        {
+            "out_dir": str(tmp_path / "run"),
+            "select": {"uniform_ratio": 0.3},
+            "finetune": {
+                "kind": "rec",
+                "model": "crnn_ppocrv2",
+                "teacher": "pretrained",
+                "steps": 1,
+                "threads": 1,
+                "data": {"train": str(data), "batch_size": 4, "val_fraction": 0.25},
+                "loss": {"label": 0.0, "distill": 1.0},
+            },
+        }
+    )
+    result = run_prune(recipe, log=lambda line: None)
+    spec = read_spec(tmp_path / "run" / "model")["modules"]
+    assert spec["backbone.blocks.12.pointwise.0"]["out"] == 512
+    assert spec["backbone.blocks.11.pointwise.0"]["out"] == 512 - int(0.3 * 512)
+    assert spec["head.fc2"]["out"] == 6625
+    assert result["prune"]["mode"] == "uniform" and Path(result["model"]).suffix == ".onnx"
+
+
+def test_cli_refuses_bad_kind_and_shard(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from slimocr.cli.prune import prune_cmd, sensitivity_cmd
+
+    app = typer.Typer()
+    app.command("sensitivity")(sensitivity_cmd)
+    app.command("prune")(prune_cmd)
+    recipe = Path(__file__).parents[2] / "recipes" / "prune_rec.yaml"
+    runner = CliRunner()
+    res = runner.invoke(app, ["prune", "det", "--recipe", str(recipe)])
+    assert res.exit_code == 1 and "is a rec recipe, not det" in res.output
+    res = runner.invoke(app, ["sensitivity", "rec", "--recipe", str(recipe), "--shard", "2/2"])
+    assert res.exit_code == 1 and "need 0 <= i < n" in res.output
+    res = runner.invoke(app, ["prune", "rec", "--recipe", str(recipe), "--set", "select.bogus=1"])
+    assert res.exit_code == 1 and "unknown key(s) ['bogus']" in res.output

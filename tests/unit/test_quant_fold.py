@@ -1,0 +1,107 @@
+"""BatchNorm folding: same outputs, BN gone, shared convs left alone; layer placement."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import needs_torch
+
+pytestmark = needs_torch
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from slimocr.compress.quant.fold import fold_batchnorm  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+def _randomize_bn(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+
+
+class _Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.bn_dw = nn.BatchNorm2d(4)
+        self.up = nn.ConvTranspose2d(4, 2, 2, stride=2)
+        self.bn_up = nn.BatchNorm2d(2)
+        self.shared = nn.Conv2d(4, 4, 1)
+        self.bn_shared = nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn(self.conv(x)))
+        y = self.bn_dw(self.dw(y))
+        s = self.shared(y)
+        y = self.bn_shared(s) + s  # conv output used twice: must not be folded
+        return self.bn_up(self.up(y))
+
+
+def test_fold_keeps_outputs_and_removes_bn():
+    model = _Branchy().eval()
+    _randomize_bn(model)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref = model(x)
+    pairs = fold_batchnorm(model)
+    assert pairs == [("conv", "bn"), ("dw", "bn_dw"), ("up", "bn_up")]
+    assert isinstance(model.bn, nn.Identity) and isinstance(model.bn_up, nn.Identity)
+    assert isinstance(model.bn_shared, nn.BatchNorm2d)
+    assert model.conv.bias is not None
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref, atol=1e-5)
+
+
+def test_fold_real_detector():
+    from slimocr.models import create_model
+
+    model = create_model("dbnet_mv3_ppocrv3").eval()
+    _randomize_bn(model)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = model(x)
+    n_bn = sum(1 for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    pairs = fold_batchnorm(model)
+    assert len(pairs) == n_bn  # every BN follows a conv (the threshold branch's too)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref, atol=1e-5)
+
+
+def test_prepare_places_quantizers_and_skips_lstm():
+    from slimocr.compress.quant.config import QuantConfig
+    from slimocr.compress.quant.layers import QuantConv2d, QuantLinear
+    from slimocr.compress.quant.prepare import prepare_qat, quant_summary
+    from slimocr.models import create_model
+
+    model = prepare_qat(create_model("crnn_ppocrv2"), QuantConfig())
+    summary = quant_summary(model)
+    assert summary["float_modules"] == ["encoder.lstm"]
+    assert isinstance(model.encoder.lstm, nn.LSTM)
+    assert summary["by_type"] == {"QuantConv2d": 31, "QuantLinear": 2}
+    assert summary["float_outputs"] == ["head.fc2"]  # feeds the softmax: kept float
+    fc1, fc2 = model.head.fc1, model.head.fc2
+    assert isinstance(fc1, QuantLinear) and fc1.out_quant is not None
+    assert fc2.in_quant is None and fc2.input_source is fc1.out_quant  # no double Q/DQ
+    stem = model.backbone.stem[0]
+    assert isinstance(stem, QuantConv2d) and stem.in_quant.pact is not None
+    # a predicate keeps a whole subtree float
+    model = prepare_qat(
+        create_model("crnn_ppocrv2"),
+        QuantConfig(),
+        skip=lambda m: m is not None and type(m).__name__ == "CTCHead",
+    )
+    assert quant_summary(model)["float_modules"] == ["encoder.lstm", "head.fc1", "head.fc2"]

@@ -1,0 +1,62 @@
+"""Quantization recipes: the shipped YAML files load, overrides apply, mistakes are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_torch
+
+pytestmark = needs_torch
+
+pytest.importorskip("torch")
+
+from slimocr.compress.quant.recipe import (  # noqa: E402
+    load_quant_recipe,
+    recipe_from_dict,
+    run_quant,
+    train_config,
+)
+from slimocr.errors import ConfigError  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+@pytest.mark.parametrize("kind", ["det", "rec"])
+@pytest.mark.parametrize("method", ["pact", "ptq"])
+def test_shipped_recipes_load(kind: str, method: str):
+    recipe = load_quant_recipe(RECIPES / f"quant_{kind}_{method}.yaml")
+    assert recipe.kind == kind
+    assert recipe.quant.reduce_range and not recipe.quant.act_signed
+    assert recipe.calib.data == "../shared/data/ic15_train"
+    if method == "pact":
+        cfg = train_config(recipe)
+        assert cfg.kind == kind and cfg.teacher == "pretrained" and recipe.quant.pact
+        assert cfg.loss.distill > 0 and not cfg.data.labels
+    else:
+        assert recipe.train is None and not recipe.quant.pact
+
+
+def test_overrides_and_errors(tmp_path: Path):
+    recipe = load_quant_recipe(
+        RECIPES / "quant_det_pact.yaml",
+        ["calib.images=8", "train.steps=3", "quant.pact_decay=0.001"],
+    )
+    assert recipe.calib.images == 8 and recipe.quant.pact_decay == 0.001
+    assert train_config(recipe).steps == 3
+    base = {"kind": "det", "model": "dbnet_mv3_ppocrv3"}
+    with pytest.raises(ConfigError, match="unknown key"):
+        recipe_from_dict({**base, "quant": {"bits": 4}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        recipe_from_dict({**base, "train": {"data": {"train": "x"}, "stepz": 3}})
+    with pytest.raises(ConfigError, match="top level"):
+        recipe_from_dict({**base, "train": {"data": {"train": "x"}, "model": "m"}})
+    with pytest.raises(ConfigError, match="calib.method"):
+        recipe_from_dict({**base, "calib": {"method": "kl"}})
+    with pytest.raises(ConfigError, match="train"):
+        run_quant(RECIPES / "quant_det_ptq.yaml", method="pact", out=tmp_path / "x.onnx")
+    with pytest.raises(ConfigError, match="method"):
+        run_quant(RECIPES / "quant_det_ptq.yaml", method="qat", out=tmp_path / "x.onnx")
+    with pytest.raises(ConfigError, match="key=value"):
+        load_quant_recipe(RECIPES / "quant_det_ptq.yaml", ["calib.images"])
