@@ -17,11 +17,16 @@ def quant_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="int8 ONNX file to write"),
     set_: list[str] = typer.Option([], "--set", help="override, e.g. --set calib.images=64"),
     resume: bool = typer.Option(True, help="continue a PACT run from its last.pt"),
+    check_data: Path | None = typer.Option(
+        None, help="labelled test set: score the fake-quant model and the file on it"
+    ),
+    check_limit: int | None = typer.Option(None, help="first N samples of --check-data"),
 ) -> None:
     """Quantize a float model to int8 (QDQ ONNX that ONNX Runtime runs on int8 kernels).
 
     PTQ calibrates activation scales on a few images; PACT then trains with learnable clips,
-    distilling from the float parent. Prints a JSON report (int8 kernels, size, parity).
+    distilling from the float parent. Prints a JSON report (int8 kernels, size, parity; with
+    --check-data, the metrics of the PyTorch fake-quant model and of the file side by side).
     """
     require_torch("quant")
     from slimocr.compress.quant.recipe import METHODS, load_quant_recipe, run_quant
@@ -34,5 +39,13 @@ def quant_cmd(
         cfg = load_quant_recipe(recipe, set_)
         if cfg.kind != kind:
             fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
-        report = run_quant(cfg, method=method, out=out, resume=resume, recipe_id=str(recipe))
+        report = run_quant(
+            cfg,
+            method=method,
+            out=out,
+            resume=resume,
+            recipe_id=str(recipe),
+            check_data=check_data,
+            check_limit=check_limit,
+        )
     typer.echo(json.dumps(report, indent=2, default=str))

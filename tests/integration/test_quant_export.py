@@ -127,6 +127,7 @@ def _det_inputs(tmp_path: Path) -> list[torch.Tensor]:
 
 
 @needs_official
+@pytest.mark.slow  # ~3 s alone (official import, synthetic images, export, 4 ORT sessions)
 def test_detector_64px_ort_matches_fake_quant(tmp_path: Path):
     from slimocr.models import create_model
 

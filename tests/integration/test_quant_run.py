@@ -72,7 +72,9 @@ def test_pact_det_three_steps_end_to_end_and_resume(det_data: Path, tmp_path: Pa
 
     recipe = _pact_det_recipe(det_data, tmp_path)
     out = tmp_path / "det_int8.onnx"
-    report = run_quant(recipe, method="pact", out=out)
+    report = run_quant(recipe, method="pact", out=out, check_data=det_data, check_limit=2)
+    check = report["check"]
+    assert check["n"] == 2 and check["torch"] == check["ort"] and check["differ"] == 0
     assert report["train"]["step"] == 3 and "hmean" in report["train"]["final_metrics"]
     assert report["int8_kernels"]["QLinearConv"] == 72
     log = [json.loads(ln) for ln in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -111,11 +113,15 @@ def test_ptq_rec_cli_end_to_end(rec_data: Path, tmp_path: Path):
     app.command()(quant_cmd)
     out = tmp_path / "rec_int8.onnx"
     res = CliRunner().invoke(
-        app, ["rec", "--method", "ptq", "--recipe", str(recipe), "--out", str(out)]
+        app,
+        ["rec", "--method", "ptq", "--recipe", str(recipe), "--out", str(out)]
+        + ["--check-data", str(rec_data)],
     )
     assert res.exit_code == 0, res.output
     report = json.loads(res.output[res.output.index("{") :])
     assert report["int8_kernels"]["QLinearConv"] == 31
+    check = report["check"]  # fake-quant (PyTorch) and file (ONNX Runtime, before LSTM int8)
+    assert check["n"] == 6 and check["torch"]["acc"] == check["ort"]["acc"]
     assert report["int8_kernels"]["DynamicQuantizeLSTM"] == 2
     import cv2
 

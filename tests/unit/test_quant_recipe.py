@@ -45,6 +45,12 @@ def test_overrides_and_errors(tmp_path: Path):
     )
     assert recipe.calib.images == 8 and recipe.quant.pact_decay == 0.001
     assert train_config(recipe).steps == 3
+    cases = {"[LSTM]": ("LSTM",), "[LSTM, GRU, RNN]": ("LSTM", "GRU", "RNN"), "[]": ()}
+    for raw, want in cases.items():
+        recipe = load_quant_recipe(RECIPES / "quant_rec_ptq.yaml", [f"quant.skip_types={raw}"])
+        assert recipe.quant.skip_types == want
+    with pytest.raises(ConfigError, match="skip_types"):
+        load_quant_recipe(RECIPES / "quant_rec_ptq.yaml", ["quant.skip_types=LSTM"])
     base = {"kind": "det", "model": "dbnet_mv3_ppocrv3"}
     with pytest.raises(ConfigError, match="unknown key"):
         recipe_from_dict({**base, "quant": {"bits": 4}})

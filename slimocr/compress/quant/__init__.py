@@ -9,6 +9,7 @@
 See docs/quantization.md for the design and measured numbers.
 """
 
+from slimocr.compress.quant.check import check_parity
 from slimocr.compress.quant.config import CalibConfig, QuantConfig
 from slimocr.compress.quant.export import (
     export_qdq,
@@ -31,6 +32,7 @@ __all__ = [
     "QuantConfig",
     "QuantRecipe",
     "calibrate",
+    "check_parity",
     "export_mode",
     "export_qdq",
     "fake_quant",

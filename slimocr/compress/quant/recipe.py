@@ -91,7 +91,21 @@ def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantReci
     from slimocr.train.config import _build  # the project's typed-config builder
 
     values = {k: v for k, v in values.items() if k != "description"}
+    # skip_types is a variable-length tuple, which the shared builder does not coerce: check
+    # it here and put it in after the build
+    quant = values.get("quant")
+    skip = None
+    if isinstance(quant, dict) and "skip_types" in quant:
+        quant = dict(quant)
+        skip = quant.pop("skip_types")
+        if not isinstance(skip, list | tuple) or not all(isinstance(t, str) for t in skip):
+            raise ConfigError(f"{where}.quant.skip_types: expected a list of class names")
+        values = {**values, "quant": quant}
     recipe: QuantRecipe = _build(QuantRecipe, values, where)
+    if skip is not None:
+        recipe = dataclasses.replace(
+            recipe, quant=dataclasses.replace(recipe.quant, skip_types=tuple(skip))
+        )
     if recipe.train is not None:
         train_config(recipe, where)
     return recipe
@@ -200,6 +214,8 @@ def run_quant(
     overrides: list[str] | None = None,
     resume: bool = True,
     recipe_id: str | None = None,
+    check_data: str | Path | None = None,
+    check_limit: int | None = None,
 ) -> dict[str, Any]:
     """Quantize a float parent by a recipe and write a QDQ int8 ONNX file.
 
@@ -217,6 +233,9 @@ def run_quant(
         overrides: ``key.sub=value`` recipe overrides.
         resume: continue a QAT run from its checkpoint.
         recipe_id: lineage name of the recipe for the metadata (default: its path).
+        check_data: a labelled test set: score the fake-quant model (PyTorch) and the file
+            (ONNX Runtime) on it, see :func:`~.check.check_parity` (before any dynamic LSTM).
+        check_limit: the first N samples of ``check_data``.
 
     Returns:
         A report: file, size, int8 kernel counts, parity, calibration and training results.
@@ -263,6 +282,13 @@ def run_quant(
     meta = _metadata(recipe, method, recipe_id, model, qcfg, extra)
     export_qdq(model, out, recipe.kind, meta, opset=recipe.export.opset)
     report["parity_vs_fake_quant"] = parity(model, out, batches[0])
+    if check_data is not None:
+        from slimocr.compress.quant.check import check_parity
+
+        threads = recipe.threads or 2
+        report["check"] = check_parity(
+            model, out, recipe.kind, check_data, check_limit, threads=threads
+        )
     if recipe.kind == "rec" and recipe.export.lstm == "dynamic_int8":
         quantize_lstm_dynamic(out, out)
     report["int8_kernels"] = int8_op_counts(out)
