@@ -139,7 +139,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping")
-        return _build(tp, value, where)
+        return build_config(tp, value, where)
     if origin is Literal:
         _check_literal(value, tp, where)
         return value
@@ -153,6 +153,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: any length
+            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
         if len(args) == len(value):
             return tuple(
                 _coerce(v, a, f"{where}[{i}]")
@@ -175,7 +177,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+def build_config(cls: type, values: Any, where: str) -> Any:
+    """An instance of dataclass ``cls`` from plain data (nested dataclasses, Literal, Optional,
+    list, tuple fields), refusing unknown keys and wrong types with a :class:`ConfigError`
+    that names the key (``where.key``). ``None`` gives the defaults."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -190,7 +199,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 def config_from_dict(values: dict[str, Any], where: str = "config") -> TrainConfig:
     """Build a :class:`TrainConfig` from plain data, refusing unknown keys and wrong types."""
-    return _build(TrainConfig, values, where)
+    return build_config(TrainConfig, values, where)
 
 
 def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
@@ -200,14 +209,17 @@ def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
     node = values
     for key in keys[:-1]:
         node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {key} is not a section")
     node[keys[-1]] = yaml.safe_load(raw)
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML recipe; ``overrides`` are ``key.sub=value`` strings (YAML values).
+def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A YAML recipe as plain data, ``overrides`` (``key.sub=value``, YAML values) applied
+    and the free-text ``description`` dropped. Shared by the train, quant and prune recipes.
 
     Raises:
-        ConfigError: unreadable file, unknown key, wrong type, bad override.
+        ConfigError: unreadable file, not a mapping, malformed override.
     """
     import yaml
 
@@ -224,7 +236,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainCo
             raise ConfigError(f"override {item!r}: expected key=value")
         key, raw = item.split("=", 1)
         _set_dotted(values, key.strip(), raw)
-    return config_from_dict(values, where=str(path))
+    return values
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML training recipe (see :func:`read_recipe`).
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type, bad override.
+    """
+    return config_from_dict(read_recipe(path, overrides), where=str(path))
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

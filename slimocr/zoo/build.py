@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from slimocr.zoo.records import (
     FILES_DIR,
@@ -32,7 +33,11 @@ class ZooRecipe:
         arch: registered model builder.
         parent: zoo name of the model it was compressed from (None for the import of official
             weights).
-        recipe: recipe id (``import`` for a plain float import; a YAML path for compression).
+        recipe: recipe id (``import`` for a plain float import; a YAML path for compression,
+            relative to the repository root).
+        method: how the YAML recipe runs: ``prune`` (:func:`slimocr.compress.prune.run_prune`),
+            ``ptq`` or ``pact`` (:func:`slimocr.compress.quant.recipe.run_quant`).
+        overrides: ``key=value`` overrides of the recipe.
     """
 
     name: str
@@ -40,6 +45,8 @@ class ZooRecipe:
     arch: str
     parent: str | None
     recipe: str
+    method: str = "import"
+    overrides: tuple[str, ...] = ()
 
 
 RECIPES: dict[str, ZooRecipe] = {
@@ -49,6 +56,30 @@ RECIPES: dict[str, ZooRecipe] = {
             "ppocrv3-det-float", "det", "dbnet_mv3_ppocrv3", "official-ppocrv3-det", "import"
         ),
         ZooRecipe("ppocrv2-rec-float", "rec", "crnn_ppocrv2", "official-ppocrv2-rec", "import"),
+        ZooRecipe(
+            "ppocrv3-det-ptq-int8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-float",
+            "recipes/quant_det_ptq.yaml",
+            "ptq",
+        ),
+        ZooRecipe(
+            "ppocrv3-det-prune",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-float",
+            "recipes/prune_det.yaml",
+            "prune",
+        ),
+        ZooRecipe(
+            "ppocrv3-det-prune-ptq-int8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-prune",
+            "recipes/quant_det_prune_ptq.yaml",
+            "ptq",
+        ),
     )
 }
 
@@ -85,7 +116,63 @@ def _build_import(recipe: ZooRecipe, out: Path) -> None:
     export_onnx(model, out, recipe.kind, meta)
 
 
-BUILDERS: dict[str, Callable[[ZooRecipe, Path], None]] = {"import": _build_import}
+def _recipe_file(recipe: ZooRecipe) -> Path:
+    path = Path(recipe.recipe)
+    if not path.is_file():
+        from slimocr.errors import ConfigError
+
+        raise ConfigError(
+            f"{recipe.name}: recipe {path} not found; run `slimocr zoo build` from the root of "
+            "a SlimOCR source checkout (recipes/ is not part of the installed package)"
+        )
+    return path
+
+
+def _build_prune(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
+    import shutil
+
+    from slimocr.compress.prune import load_recipe, run_prune
+
+    cfg = load_recipe(_recipe_file(recipe), list(recipe.overrides))
+    result = run_prune(cfg, recipe_name=recipe.recipe)
+    shutil.copyfile(result["model"], out)
+    prune = result["prune"]
+    return {
+        "ic15_det": result.get("eval"),
+        "macs_reduction": round(prune["macs"]["reduction"], 4),
+        "macs_input": prune["macs_input"],
+    }
+
+
+def _build_quant(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
+    from slimocr.compress.quant.recipe import run_quant
+
+    report = run_quant(
+        _recipe_file(recipe),
+        method=recipe.method,
+        out=out,
+        overrides=list(recipe.overrides),
+        recipe_id=recipe.recipe,
+    )
+    return {"int8_kernels": report.get("int8_kernels")}
+
+
+BUILDERS: dict[str, Callable[[ZooRecipe, Path], dict[str, Any] | None]] = {
+    "import": _build_import,
+    "prune": _build_prune,
+    "ptq": _build_quant,
+    "pact": _build_quant,
+}
+
+
+def _build_info(recipe: ZooRecipe, built: dict[str, Any]) -> dict[str, Any]:
+    from slimocr.bench.latency import machine_info
+
+    info = {"method": recipe.method, **{k: v for k, v in built.items() if v is not None}}
+    if recipe.overrides:
+        info["overrides"] = list(recipe.overrides)
+    info["hardware"] = machine_info()
+    return info
 
 
 def build(name: str, files_dir: Path = FILES_DIR, records_path: Path = RECORDS_JSON) -> ZooRecord:
@@ -96,7 +183,7 @@ def build(name: str, files_dir: Path = FILES_DIR, records_path: Path = RECORDS_J
         raise KeyError(f"no recipe for {name!r}; known: {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[name]
     out = files_dir / f"{name}.onnx"
-    BUILDERS[recipe.recipe](recipe, out)
+    built = BUILDERS[recipe.method](recipe, out) or {}
     records = load_records(records_path)
     old = records.get(name)
     record = ZooRecord(
@@ -109,6 +196,7 @@ def build(name: str, files_dir: Path = FILES_DIR, records_path: Path = RECORDS_J
         parent=recipe.parent,
         recipe=recipe.recipe,
         metrics=old.metrics if old and old.sha256 == sha256_file(out) else {},
+        build=_build_info(recipe, built) if recipe.method != "import" else {},
     )
     records[name] = record
     save_records(records, load_defaults(records_path), records_path)

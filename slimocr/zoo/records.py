@@ -26,6 +26,8 @@ class ZooRecord:
     parent: str | None
     recipe: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    # what ``slimocr zoo build`` measured while making the file (method, MACs, eval, hardware)
+    build: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:

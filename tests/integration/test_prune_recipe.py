@@ -152,3 +152,49 @@ def test_cli_refuses_bad_kind_and_shard(tmp_path):
     assert res.exit_code == 1 and "need 0 <= i < n" in res.output
     res = runner.invoke(app, ["prune", "rec", "--recipe", str(recipe), "--set", "select.bogus=1"])
     assert res.exit_code == 1 and "unknown key(s) ['bogus']" in res.output
+
+
+def _hand_table(names):
+    points = [
+        {"ratio": r, "loss": loss, "macs": 0}
+        for r, loss in ((0.25, 0.01), (0.5, 0.05), (0.75, 0.2))
+    ]
+    return {"groups": {n: {"points": points} for n in names}, "base_macs": 1}
+
+
+def test_latency_speedup_target_is_relative_to_the_parent_timed_in_the_same_run(monkeypatch):
+    import slimocr.compress.prune.recipe as pr
+    from slimocr.compress.prune.config import recipe_from_dict
+    from slimocr.compress.prune.measure import count_macs
+    from slimocr.errors import ConfigError
+    from slimocr.models import create_model
+
+    shape = (1, 3, 64, 64)
+    calls = []
+
+    def fake_latency(model, kind, input_shape, threads=2, runs=20, warmup=3):
+        calls.append(input_shape)
+        return {"median_ms": count_macs(model, shape) / 1e6}  # "latency" = MACs, no noise
+
+    monkeypatch.setattr(pr, "model_latency_ms", fake_latency)
+    model = create_model("dbnet_mv3_ppocrv3").eval()
+    names = ["neck.levels.0.output.conv", "head.binarize.conv"]
+
+    def recipe(speedup):
+        return recipe_from_dict(
+            {
+                "latency_input": list(shape),
+                "select": {"loss_budget": None, "latency_speedup": speedup, "round_to": 8},
+                "finetune": {"kind": "det", "model": "dbnet_mv3_ppocrv3", "data": {"train": "x"}},
+            }
+        )
+
+    ratios, info = pr.choose_ratios(recipe(1.1), model, _hand_table(names), log=lambda s: None)
+    parent = count_macs(model, shape)
+    pruned = count_macs(pr.pruned_copy(recipe(1.1), model, ratios), shape)
+    assert info["mode"] == "latency" and info["target_speedup"] == 1.1
+    assert info["target_ms"] == pytest.approx(parent / 1e6 / 1.1)
+    assert parent / pruned >= 1.1 and any(r > 0 for r in ratios.values())
+    assert calls[0] == shape  # the parent is timed first, on the recipe's latency input
+    with pytest.raises(ConfigError, match="out of reach"):
+        pr.choose_ratios(recipe(50.0), model, _hand_table(names), log=lambda s: None)

@@ -84,8 +84,9 @@ def test_bad_label_line_is_reported_or_skipped(det_data, tmp_path):
     with pytest.raises(LabelError, match=r"label\.txt:3"):
         Trainer(_det_cfg(bad, tmp_path / "a", steps=1)).fit()
     cfg = _det_cfg(bad, tmp_path / "b", steps=1)
-    cfg = type(cfg)(**{**cfg.__dict__, "data": type(cfg.data)(**{**cfg.data.__dict__,
-                                                                  "on_bad_label": "skip"})})
+    cfg = type(cfg)(
+        **{**cfg.__dict__, "data": type(cfg.data)(**{**cfg.data.__dict__, "on_bad_label": "skip"})}
+    )
     assert Trainer(cfg).fit()["step"] == 1
 
 
@@ -103,8 +104,12 @@ def test_rec_distillation_without_labels(rec_data, tmp_path):
             "out_dir": str(tmp_path),
             "threads": 1,
             "log_every": 1,
-            "data": {"train": str(rec_data), "batch_size": 4, "labels": False,
-                     "val_fraction": 0.25},
+            "data": {
+                "train": str(rec_data),
+                "batch_size": 4,
+                "labels": False,
+                "val_fraction": 0.25,
+            },
             "loss": {"label": 0.0, "distill": 1.0},
             "optim": {"lr": 1e-5},
             "freeze_bn": True,
@@ -125,17 +130,38 @@ def test_two_process_gloo_run(det_data, tmp_path):
     recipe.write_text(
         yaml.safe_dump(
             {
-                "kind": "det", "model": "dbnet_mv3_ppocrv3", "pretrained": False, "steps": 2,
-                "out_dir": str(tmp_path / "run"), "threads": 1, "device": "cpu",
-                "data": {"train": str(det_data), "image_size": 64, "batch_size": 2,
-                         "val_fraction": 0.0},
+                "kind": "det",
+                "model": "dbnet_mv3_ppocrv3",
+                "pretrained": False,
+                "steps": 2,
+                "out_dir": str(tmp_path / "run"),
+                "threads": 1,
+                "device": "cpu",
+                "data": {
+                    "train": str(det_data),
+                    "image_size": 64,
+                    "batch_size": 2,
+                    "val_fraction": 0.0,
+                },
             }
         )
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29517", "-m", "slimocr.cli.main", "train", "det",
-           "--recipe", str(recipe)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        "-m",
+        "slimocr.cli.main",
+        "train",
+        "det",
+        "--recipe",
+        str(recipe),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "last.pt").exists()

@@ -66,3 +66,24 @@ def test_overrides_and_errors(tmp_path: Path):
         run_quant(RECIPES / "quant_det_ptq.yaml", method="qat", out=tmp_path / "x.onnx")
     with pytest.raises(ConfigError, match="key=value"):
         load_quant_recipe(RECIPES / "quant_det_ptq.yaml", ["calib.images"])
+
+
+def test_pruned_parent_recipe_loads_and_checks_the_spec(tmp_path: Path):
+    import torch
+
+    from slimocr.compress.prune.spec import save_pruned
+    from slimocr.compress.quant.recipe import _parent_model
+    from slimocr.models import create_model
+
+    recipe = load_quant_recipe(RECIPES / "quant_det_prune_ptq.yaml")
+    assert recipe.weights == "runs/prune_det/model" and recipe.parent == "ppocrv3-det-prune"
+    model = create_model("crnn_ppocrv2").eval()
+    save_pruned(model, "crnn_ppocrv2", tmp_path / "pruned")
+    rec = load_quant_recipe(RECIPES / "quant_rec_ptq.yaml", [f"weights={tmp_path / 'pruned'}"])
+    parent = _parent_model(rec)
+    x = torch.zeros(1, 3, 32, 64)
+    with torch.no_grad():
+        assert torch.equal(parent(x), model(x))
+    wrong = load_quant_recipe(RECIPES / "quant_det_ptq.yaml", [f"weights={tmp_path / 'pruned'}"])
+    with pytest.raises(ConfigError, match="holds a pruned crnn_ppocrv2"):
+        _parent_model(wrong)

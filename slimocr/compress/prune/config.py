@@ -9,15 +9,13 @@
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
 from slimocr.errors import ConfigError
-from slimocr.train.config import TrainConfig, config_from_dict
+from slimocr.train.config import TrainConfig, build_config, config_from_dict, read_recipe
 
 
 @dataclass(frozen=True)
@@ -44,6 +42,7 @@ class SelectSection:
     loss_budget: float | None = 0.02
     flops_reduction: float | None = None
     latency_ms: float | None = None
+    latency_speedup: float | None = None
     uniform_ratio: float | None = None
     skip_most_sensitive: int = 0
     max_ratio: float | None = None
@@ -93,38 +92,6 @@ class PruneRecipe:
 
 
 # ---------------------------------------------------------------- reading recipes
-def _section(cls: type, values: Any, where: str) -> Any:
-    if values is None:
-        return cls()
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
-    kwargs = {}
-    for key, value in values.items():
-        tp = hints[key]
-        optional = typing.get_origin(tp) in (typing.Union, types.UnionType)
-        if optional:
-            tp = next(a for a in typing.get_args(tp) if a is not type(None))
-        target = typing.get_origin(tp) or tp
-        if value is None:
-            if not optional:
-                raise ConfigError(f"{where}.{key}: may not be empty")
-        elif target is tuple:
-            if not isinstance(value, list | tuple):
-                raise ConfigError(f"{where}.{key}: expected a list")
-            value = tuple(value)
-        elif target is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        elif not isinstance(value, target) or (target is int and isinstance(value, bool)):
-            raise ConfigError(f"{where}.{key}: expected {target.__name__}, got {value!r}")
-        kwargs[key] = value
-    return cls(**kwargs)
-
-
 @dataclass(frozen=True)
 class _Top:
     out_dir: str = "runs/prune"
@@ -142,29 +109,13 @@ def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneReci
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
     finetune = config_from_dict(values.pop("finetune"), where=f"{where}.finetune")
     sections = {"sensitivity": SensitivitySection, "select": SelectSection, "export": ExportSection}
-    parts = {k: _section(cls, values.pop(k, None), f"{where}.{k}") for k, cls in sections.items()}
-    top = _section(_Top, values, where)
+    parts = {
+        k: build_config(cls, values.pop(k, None), f"{where}.{k}") for k, cls in sections.items()
+    }
+    top = build_config(_Top, values, where)
     return PruneRecipe(finetune=finetune, **parts, **vars(top))
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> PruneRecipe:
     """Read a YAML prune recipe; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a recipe must be a mapping")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        key, raw = item.split("=", 1)
-        node = values
-        *parents, last = key.strip().split(".")
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[last] = yaml.safe_load(raw)
-    return recipe_from_dict(values, where=str(path))
+    return recipe_from_dict(read_recipe(path, overrides), where=str(path))

@@ -186,22 +186,45 @@ def choose_ratios(
         def macs(ratios: dict[str, float]) -> float:
             return count_macs(pruned_copy(recipe, model, ratios), shape)
 
-        budget = rt.budget_for_flops(table, macs, sel.flops_reduction, tol=1e-3, **kw)
+        try:
+            budget = rt.budget_for_flops(table, macs, sel.flops_reduction, tol=1e-3, **kw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"select: a {sel.flops_reduction:.0%} MACs reduction is out of reach with this "
+                f"table and skip settings ({exc}); lower it or allow larger ratios"
+            ) from None
         info = {"mode": "flops", "target_reduction": sel.flops_reduction}
-    elif sel.latency_ms is not None:
+    elif sel.latency_ms is not None or sel.latency_speedup is not None:
         shape = recipe.input_shape(latency=True)
+        threads = recipe.threads or 2
 
         def latency(ratios: dict[str, float]) -> float:
             pruned = pruned_copy(recipe, model, ratios)
-            return model_latency_ms(pruned, recipe.kind, shape, threads=2, runs=10)["median_ms"]
+            return model_latency_ms(pruned, recipe.kind, shape, threads, runs=10)["median_ms"]
 
-        budget = rt.budget_for_latency(table, latency, sel.latency_ms, tol=2e-3, **kw)
-        info = {"mode": "latency", "target_ms": sel.latency_ms, "input": list(shape)}
+        info = {"mode": "latency", "input": list(shape), "threads": threads}
+        if sel.latency_speedup is not None:
+            # the parent is timed in this process, so the target is a ratio of the same run
+            parent_ms = model_latency_ms(model, recipe.kind, shape, threads, runs=20)["median_ms"]
+            target = parent_ms / sel.latency_speedup
+            info.update(parent_ms=parent_ms, target_speedup=sel.latency_speedup)
+            log(f"parent {parent_ms:.1f} ms at {tuple(shape)}; target {target:.1f} ms")
+        else:
+            target = float(sel.latency_ms)  # type: ignore[arg-type]
+        try:
+            budget = rt.budget_for_latency(table, latency, target, tol=2e-3, **kw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"select: {target:.1f} ms at {tuple(shape)} is out of reach with this table "
+                f"and skip settings ({exc}); lower the target or allow larger ratios"
+            ) from None
+        info["target_ms"] = target
     elif sel.loss_budget is not None:
         budget, info = sel.loss_budget, {"mode": "loss_budget"}
     else:
         raise ConfigError(
-            "select: set one of loss_budget, flops_reduction, latency_ms, uniform_ratio"
+            "select: set one of loss_budget, flops_reduction, latency_ms, latency_speedup, "
+            "uniform_ratio"
         )
     log(f"loss budget {budget:.4f}")
     return rt.ratios_for_budget(table, budget, **kw), {**info, "loss_budget": budget}

@@ -53,7 +53,9 @@ class QuantRecipe:
         kind: ``det`` or ``rec``.
         model: registered architecture of the float parent.
         parent: lineage: the parent's zoo name, written into the file's metadata.
-        weights: state dict of the parent (e.g. a pruned model); default the official import.
+        weights: state dict of the parent, or a pruned model's folder (``channels.json`` +
+            ``weights.pt``, see :func:`slimocr.compress.prune.spec.load_pruned`); default the
+            official import.
         threads: torch CPU threads for calibration and export.
         work_dir: scratch folder (calibration crops).
         quant: quantization choices.
@@ -74,38 +76,12 @@ class QuantRecipe:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
-def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
-    import yaml
-
-    node = values
-    keys = dotted.split(".")
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"override {dotted!r}: {key} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
-
-
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantRecipe:
     """Build and check a recipe (the ``train`` section is checked as a TrainConfig)."""
-    from slimocr.train.config import _build  # the project's typed-config builder
+    from slimocr.train.config import build_config
 
     values = {k: v for k, v in values.items() if k != "description"}
-    # skip_types is a variable-length tuple, which the shared builder does not coerce: check
-    # it here and put it in after the build
-    quant = values.get("quant")
-    skip = None
-    if isinstance(quant, dict) and "skip_types" in quant:
-        quant = dict(quant)
-        skip = quant.pop("skip_types")
-        if not isinstance(skip, list | tuple) or not all(isinstance(t, str) for t in skip):
-            raise ConfigError(f"{where}.quant.skip_types: expected a list of class names")
-        values = {**values, "quant": quant}
-    recipe: QuantRecipe = _build(QuantRecipe, values, where)
-    if skip is not None:
-        recipe = dataclasses.replace(
-            recipe, quant=dataclasses.replace(recipe.quant, skip_types=tuple(skip))
-        )
+    recipe: QuantRecipe = build_config(QuantRecipe, values, where)
     if recipe.train is not None:
         train_config(recipe, where)
     return recipe
@@ -117,21 +93,9 @@ def load_quant_recipe(path: str | Path, overrides: list[str] | None = None) -> Q
     Raises:
         ConfigError: unreadable file, unknown key, wrong type, bad override.
     """
-    import yaml
+    from slimocr.train.config import read_recipe
 
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a recipe must be a mapping")
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        key, raw = item.split("=", 1)
-        _set_dotted(values, key.strip(), raw)
-    return recipe_from_dict(values, where=str(path))
+    return recipe_from_dict(read_recipe(path, overrides), where=str(path))
 
 
 def train_config(recipe: QuantRecipe, where: str = "recipe") -> Any:
@@ -153,6 +117,16 @@ def _parent_model(recipe: QuantRecipe) -> nn.Module:
     from slimocr.models import create_model
     from slimocr.train.checkpoint import load_model_weights
 
+    if recipe.weights is not None and Path(recipe.weights).is_dir():
+        # a pruned parent: its folder holds the channel spec next to the weights
+        from slimocr.compress.prune.spec import load_pruned, read_spec
+
+        arch = read_spec(recipe.weights)["arch"]
+        if arch != recipe.model:
+            raise ConfigError(
+                f"{recipe.weights}: holds a pruned {arch}, the recipe says {recipe.model}"
+            )
+        return load_pruned(recipe.weights)
     model = create_model(recipe.model, pretrained=recipe.weights is None)
     if recipe.weights is not None:
         load_model_weights(model, recipe.weights)
