@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import platform
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,45 @@ from slimocr.errors import ModelFileError
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags on x86 Linux (``/proc/cpuinfo``); None where unknown."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return None
+
+
+def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None) -> str | None:
+    """Why an int8 file may lose accuracy on this CPU, or None.
+
+    ONNX Runtime's u8×s8 kernels on x86 without VNNI add pairs of products in int16, which
+    saturates with 8-bit weights (|q| up to 127); files quantized with the 7-bit range
+    (``weight_range`` [-63, 63] in the ``quant`` metadata) are safe everywhere.
+    """
+    if flags is None or "quant" not in metadata:
+        return None
+    try:
+        weight_max = int(json.loads(metadata["quant"])["weight_range"][1])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    if weight_max <= 63 or flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return None
+    if "avx2" not in flags and "avx512bw" not in flags:
+        return None
+    return (
+        "int8 weights use the full 8-bit range, and this CPU has no VNNI: ONNX Runtime's "
+        "u8×s8 kernels may saturate and lower accuracy; use a file quantized with "
+        "quant.reduce_range=true (7-bit weights) on this machine"
+    )
 
 
 class OnnxSession:
@@ -69,6 +112,9 @@ class OnnxSession:
         self.output_shape: list[int | str | None] = list(outputs[0].shape)
         meta = self._session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map or {})
+        risk = int8_saturation_risk(self.metadata, cpu_flags())
+        if risk:
+            warnings.warn(f"{self.path}: {risk}", RuntimeWarning, stacklevel=2)
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run the model on one input tensor and return its first output."""

@@ -185,3 +185,25 @@ def test_recognizer_lstm_stays_float_and_can_go_dynamic_int8(tmp_path: Path):
     meta = {p.key: p.value for p in onnx.load(str(dyn)).metadata_props}
     assert meta["lstm_quant"] == "dynamic_int8" and "quant" in meta
     assert ort_run(dyn, x).shape == ort_run(path, x).shape == (2, 20, 40)
+
+
+def test_skip_names_keep_the_first_blocks_float_in_torch_and_onnx(tmp_path: Path):
+    from slimocr.compress.quant.prepare import quant_layers
+    from slimocr.errors import ConfigError
+    from slimocr.models import create_model
+
+    skip = ("backbone.stem", "backbone.blocks.0", "backbone.blocks.1")
+    cfg = QuantConfig(skip_names=skip)
+    model = prepare_qat(create_model("crnn_ppocrv2", num_classes=40).eval(), cfg)
+    names = [n for n, _ in quant_layers(model)]
+    assert not [n for n in names if n.startswith(tuple(s + "." for s in skip))]
+    assert "backbone.blocks.2.depthwise.0" in names
+    assert type(model.backbone.blocks[0].depthwise[0]) is torch.nn.Conv2d
+    calibrate(model, [torch.randn(1, 3, 32, 64)], cfg=cfg)
+    path = export_qdq(model, tmp_path / "rec.onnx", "rec", _meta("rec"), (1, 3, 32, 64))
+    counts = optimized_op_counts(path)
+    assert counts["QLinearConv"] == 31 - 5  # stem + two depthwise/pointwise blocks stay float
+    x = np.random.default_rng(0).normal(size=(1, 3, 32, 64)).astype(np.float32)
+    assert ort_run(path, x).shape == (1, 16, 40)
+    with pytest.raises(ConfigError, match="no module named"):
+        prepare_qat(create_model("crnn_ppocrv2", num_classes=40), QuantConfig(skip_names=("x",)))

@@ -105,3 +105,20 @@ def test_metadata_and_charset(tmp_path: Path) -> None:
     _tiny_identity_model(broken, {"charset": "{not json"})
     with pytest.raises(ModelFileError, match=str(broken).replace("\\", "\\\\")):
         TextRecognizer(broken)
+
+
+def test_int8_saturation_risk_only_for_8bit_weights_on_x86_without_vnni():
+    import json
+
+    from slimocr.infer.session import int8_saturation_risk
+
+    w8 = {"quant": json.dumps({"weight_range": [-127, 127]})}
+    w7 = {"quant": json.dumps({"weight_range": [-63, 63]})}
+    avx2 = frozenset({"sse4_2", "avx2", "fma"})
+    vnni = avx2 | {"avx512bw", "avx512_vnni"}
+    assert "saturate" in int8_saturation_risk(w8, avx2)
+    assert int8_saturation_risk(w8, vnni) is None
+    assert int8_saturation_risk(w7, avx2) is None
+    assert int8_saturation_risk({}, avx2) is None  # a float file
+    assert int8_saturation_risk(w8, None) is None  # not x86 / unknown CPU
+    assert int8_saturation_risk({"quant": "not json"}, avx2) is None

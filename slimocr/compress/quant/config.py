@@ -38,6 +38,10 @@ class QuantConfig:
         skip_types: class names of modules kept float with everything inside them
             (e.g. ``"LSTM"``; LSTMs are never fake-quantized: see :mod:`.export` for their
             ONNX Runtime dynamic int8).
+        skip_names: module names kept float with everything inside them; a name also covers
+            its submodules (``backbone.blocks.0`` keeps ``backbone.blocks.0.depthwise`` float).
+            For layers whose activations an 8-bit per-tensor grid cannot hold (the
+            recognizer's first blocks: see docs/quantization.md).
         quantize_model_output: also quantize the outputs of the layers that feed the model's
             output (default: leave them float, an 8-bit grid on the final logits would
             coarsen the probabilities).
@@ -53,10 +57,12 @@ class QuantConfig:
     pact_init: float | str = "calib"
     pact_decay: float | None = None
     skip_types: tuple[str, ...] = ("LSTM", "GRU", "RNN")
+    skip_names: tuple[str, ...] = ()
     quantize_model_output: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skip_types", tuple(self.skip_types))
+        object.__setattr__(self, "skip_names", tuple(self.skip_names))
         if self.act_bits != 8:
             raise ConfigError(f"act_bits: only 8-bit activations are exported, not {self.act_bits}")
         if not 2 <= self.weight_bits - int(self.reduce_range) <= 8:
@@ -85,6 +91,7 @@ class QuantConfig:
         """The choices as plain data, for the exported file's metadata."""
         out = asdict(self)
         out["skip_types"] = list(self.skip_types)
+        out["skip_names"] = list(self.skip_names)
         out["weight_range"] = [-self.weight_qmax, self.weight_qmax]
         out["weight_scheme"] = "symmetric abs-max " + (
             "per output channel" if self.per_channel else "per tensor"

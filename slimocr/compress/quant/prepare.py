@@ -18,6 +18,7 @@ from slimocr.compress.quant.fake_quant import ActQuant
 from slimocr.compress.quant.fold import fold_batchnorm, trace
 from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
 from slimocr.compress.quant.pact import PACTClip
+from slimocr.errors import ConfigError
 
 ModulePredicate = Callable[[nn.Module], bool]
 Selection = ModulePredicate | Iterable[nn.Module | type[nn.Module]] | None
@@ -42,10 +43,15 @@ def as_predicate(selection: Selection) -> ModulePredicate:
     return lambda m: id(m) in ids or (bool(types) and isinstance(m, types))
 
 
-def _skip_predicate(cfg: QuantConfig, skip: Selection) -> ModulePredicate:
+def _skip_predicate(model: nn.Module, cfg: QuantConfig, skip: Selection) -> ModulePredicate:
     user = as_predicate(skip)
-    names = set(cfg.skip_types)
-    return lambda m: type(m).__name__ in names or user(m)
+    types = set(cfg.skip_types)
+    modules = dict(model.named_modules())
+    unknown = [n for n in cfg.skip_names if n not in modules]
+    if unknown:
+        raise ConfigError(f"quant.skip_names: no module named {unknown} in {type(model).__name__}")
+    by_name = {id(modules[n]) for n in cfg.skip_names}
+    return lambda m: type(m).__name__ in types or id(m) in by_name or user(m)
 
 
 def quant_layers(model: nn.Module) -> list[tuple[str, QuantMixin]]:
@@ -140,7 +146,7 @@ def prepare_qat(
     cfg = cfg or QuantConfig()
     if fold_bn:
         fold_batchnorm(model)
-    replaced, _ = _replace_layers(model, cfg, _skip_predicate(cfg, skip))
+    replaced, _ = _replace_layers(model, cfg, _skip_predicate(model, cfg, skip))
     if not replaced:
         raise ValueError(f"{type(model).__name__}: no conv or linear layer to quantize")
     keep_float_out = as_predicate(float_output)
