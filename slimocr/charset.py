@@ -44,6 +44,23 @@ def load_charset(path: str | Path, use_space: bool = True) -> list[str]:
     return chars
 
 
+def charset_from_character(character: str, num_classes: int | None = None) -> list[str]:
+    """The charset of a RapidOCR-style ``character`` metadata entry (newline-joined, no space).
+
+    Args:
+        character: the metadata value.
+        num_classes: the model's output classes, when known; a space class is appended when
+            they are one more than the characters plus the blank (PP-OCR's ``use_space_char``).
+
+    >>> charset_from_character("a\\nb", num_classes=4)
+    ['a', 'b', ' ']
+    """
+    chars = character.splitlines()
+    if num_classes == len(chars) + 2:
+        chars.append(" ")
+    return chars
+
+
 def charset_to_json(chars: list[str]) -> str:
     """Serialise a charset for an ONNX metadata entry."""
     return json.dumps(chars, ensure_ascii=False)

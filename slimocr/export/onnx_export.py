@@ -1,9 +1,12 @@
 """Export SlimOCR torch models to ONNX files that drop into PP-OCR-style pipelines.
 
-The file keeps PP-OCR's I/O: input ``x`` (N×3×H×W float32, normalized as PP-OCR does), output
-the N×1×H×W probability map (detector) or the N×T×C softmax (recognizer), with dynamic batch,
-height and width. Metadata makes the file self-describing: kind, architecture, charset (JSON
-list for recognizers), parent model, recipe and the SlimOCR version.
+The file keeps the official file's I/O: input ``x`` (N×3×H×W float32, normalized as PP-OCR does),
+output the N×1×H×W probability map (detector) or the N×T×C softmax (recognizer), with dynamic
+batch, height and width. The output name is PP-OCR's (``sigmoid_0.tmp_0``, ``softmax_0.tmp_0``)
+unless the registered model the metadata's ``arch`` names declares another (RapidOCR's PP-OCRv6
+files: ``fetch_name_0``); such a recognizer may also fix its input height, as its file does.
+Metadata makes the file self-describing: kind, architecture, charset (JSON list for recognizers),
+parent model, recipe and the SlimOCR version.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from torch import nn
 
 import slimocr
 from slimocr.charset import charset_to_json
+from slimocr.models.registry import ModelSpec
 
 # Output names of the official inference files, kept so that our files are drop-in replacements.
 OUTPUT_NAMES = {"det": "sigmoid_0.tmp_0", "rec": "softmax_0.tmp_0"}
@@ -59,6 +63,12 @@ def build_metadata(
     return meta
 
 
+def _registered(arch: str | None) -> ModelSpec | None:
+    from slimocr.models import list_models, model_spec  # registers the builders
+
+    return model_spec(arch) if arch in list_models() else None
+
+
 def export_onnx(
     model: nn.Module,
     out: str | Path,
@@ -73,18 +83,27 @@ def export_onnx(
         model: a detector or recognizer.
         out: the ONNX file to write.
         kind: ``"det"`` or ``"rec"``.
-        metadata: entries from :func:`build_metadata`.
-        sample_shape: the trace input's shape (default 1×3×640×640 det, 1×3×32×320 rec).
+        metadata: entries from :func:`build_metadata`; its ``arch``, when a registered model,
+            sets the output name, the recognizer's trace height and whether it is fixed.
+        sample_shape: the trace input's shape (default 1×3×640×640 det, 1×3×H×320 rec with H
+            the registered input height, else 32).
         opset: ONNX opset (>= 13).
     """
     if kind not in OUTPUT_NAMES:
         raise ValueError(f"kind must be 'det' or 'rec', not {kind!r}")
     out = Path(out)
     model = model.eval()
+    spec = _registered(metadata.get("arch"))
+    height = (spec.input_height if spec else None) or 32
     if sample_shape is None:
-        sample_shape = (1, 3, 640, 640) if kind == "det" else (1, 3, 32, 320)
-    out_name = OUTPUT_NAMES[kind]
-    dynamic = {"x": {0: "batch", 2: "height", 3: "width"}}
+        sample_shape = (1, 3, 640, 640) if kind == "det" else (1, 3, height, 320)
+    static_height = kind == "rec" and spec is not None and spec.static_height
+    if static_height and sample_shape[2] != height:
+        raise ValueError(f"{metadata['arch']} takes inputs {height} high, not {sample_shape[2]}")
+    out_name = (spec.output_name if spec else None) or OUTPUT_NAMES[kind]
+    dynamic: dict[str, dict[int, str]] = {"x": {0: "batch", 2: "height", 3: "width"}}
+    if static_height:
+        del dynamic["x"][2]
     dynamic[out_name] = (
         {0: "batch", 2: "height", 3: "width"}
         if kind == "det"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slimocr.charset import load_charset
+from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError, SlimOCRError
 from slimocr.infer.crop import crop_quad, sorted_boxes
 from slimocr.infer.det import TextDetector
@@ -50,11 +50,10 @@ def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession
     if "charset" in session.metadata:
         return charset_from_metadata(session)
     if "character" in session.metadata:  # RapidOCR's convention: newline-joined, no space
-        chars = session.metadata["character"].splitlines()
         n_out = session.output_shape[-1] if session.output_shape else None
-        if isinstance(n_out, int) and n_out == len(chars) + 2:
-            chars.append(" ")
-        return chars
+        return charset_from_character(
+            session.metadata["character"], n_out if isinstance(n_out, int) else None
+        )
     if official_available("ppocr_keys_v1"):
         return load_charset(official_path("ppocr_keys_v1"))
     raise ModelFileError(

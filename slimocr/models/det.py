@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from slimocr.models.backbones.mobilenet_v3 import MobileNetV3
+from slimocr.models.backbones.pplcnet_v4 import DET_SMALL, LCNetV4Config, PPLCNetV4
 from slimocr.models.heads.db_head import DBHead
 from slimocr.models.necks.rse_fpn import RSEFPN
 
@@ -28,3 +29,14 @@ def build_dbnet_mv3(scale: float = 0.5, neck_channels: int = 96, disable_se: boo
     backbone = MobileNetV3(scale=scale, disable_se=disable_se)
     neck = RSEFPN(backbone.out_channels, neck_channels)
     return DBNet(backbone, neck, DBHead(neck_channels))
+
+
+def build_dbnet_lcnetv4(
+    config: LCNetV4Config = DET_SMALL, neck_channels: int = 96, dw_kernel: int = 7
+) -> DBNet:
+    """PP-LCNetV4 backbone, RSE-FPN with 7×7 depthwise output convs, fused DB head (PP-OCRv6)."""
+    backbone = PPLCNetV4(config)
+    channels = backbone.out_channels
+    assert isinstance(channels, list), "a detector config returns every stage"
+    neck = RSEFPN(channels, neck_channels, dw_kernel=dw_kernel)
+    return DBNet(backbone, neck, DBHead(neck_channels, fused=True))

