@@ -78,14 +78,23 @@ def zoo_rows() -> list[BenchRow]:
     ]
 
 
+def _cached(path: Path, compute: Any) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
 def _accuracy(
     row: BenchRow, det_data: Path, rec_data: Path, engine: OCR, cache_dir: Path, limit: int | None
 ) -> dict[str, Any]:
+    """Det and rec metrics of a row, each cached by its own model file's sha256 (rows that
+    share a detector or a recognizer are evaluated once)."""
     det_path, rec_path = resolve_model(row.det, "det"), resolve_model(row.rec, "rec")
-    key = f"{sha256_file(det_path)[:16]}-{sha256_file(rec_path)[:16]}-{limit}"
-    cache = cache_dir / f"acc-{key}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())
+    det_key = f"{sha256_file(det_path)[:16]}-{limit}"
+    rec_key = f"{sha256_file(rec_path)[:16]}-h{engine.recognizer.image_height}-{limit}"
 
     def detect(img):  # noqa: ANN001, ANN202
         res = engine.detector(img)
@@ -94,14 +103,17 @@ def _accuracy(
     def recognize(crops):  # noqa: ANN001, ANN202
         return [(r.text, r.score) for r in engine.recognizer(crops)]
 
-    det_report = run_det_eval(load_det_dataset(det_data)[:limit], detect, progress=False)
-    rec_report = run_rec_eval(
-        load_rec_dataset(rec_data)[:limit], recognize, batch=6, progress=False
+    det = _cached(
+        cache_dir / f"det-{det_key}.json",
+        lambda: run_det_eval(load_det_dataset(det_data)[:limit], detect, progress=False)["metrics"],
     )
-    result = {"det": det_report["metrics"], "rec": rec_report["metrics"]}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(result, indent=1))
-    return result
+    rec = _cached(
+        cache_dir / f"rec-{rec_key}.json",
+        lambda: run_rec_eval(
+            load_rec_dataset(rec_data)[:limit], recognize, batch=6, progress=False
+        )["metrics"],
+    )
+    return {"det": det, "rec": rec}
 
 
 def run_bench(

@@ -108,16 +108,15 @@ class RecTask:
     metric = "acc"
 
     def __init__(self, cfg: TrainConfig) -> None:
-        from slimocr.charset import load_charset
         from slimocr.models import model_spec
-        from slimocr.pretrained.official import official_path
+        from slimocr.pretrained.official import official_charset
         from slimocr.train.losses_rec import RecLoss
 
         self.cfg = cfg
         spec = model_spec(cfg.model)
         if spec.charset is None:
             raise ValueError(f"{cfg.model}: no charset known for this recognizer")
-        self.charset = load_charset(official_path(spec.charset))
+        self.charset = official_charset(spec.charset)
         w = cfg.loss
         self.loss = RecLoss(
             ctc=w.label if cfg.data.labels else 0.0,

@@ -97,14 +97,13 @@ def save_records(
 
 
 def _build_import(recipe: ZooRecipe, out: Path) -> None:
-    from slimocr.charset import load_charset
     from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.models import create_model, model_spec
-    from slimocr.pretrained.official import official_path
+    from slimocr.pretrained.official import official_charset
 
     spec = model_spec(recipe.arch)
     model = create_model(recipe.arch, pretrained=True)
-    charset = load_charset(official_path(spec.charset)) if spec.charset else None
+    charset = official_charset(spec.charset) if spec.charset else None
     meta = build_metadata(
         recipe.kind,
         recipe.arch,

@@ -30,6 +30,8 @@ def _det_recipe(data: Path, out: Path, **select):
         {
             "out_dir": str(out),
             "macs_input": [1, 3, 128, 128],
+            "latency_input": [1, 3, 64, 64],
+            "latency_runs": 2,
             "sensitivity": {"ratios": [0.3, 0.6], "images": 2, "min_macs_share": 0.3},
             "select": select or {"flops_reduction": 0.2},
             "finetune": {
@@ -76,6 +78,8 @@ def test_det_recipe_end_to_end_and_resume(tmp_path):
     summary = json.loads((out / "ratios.json").read_text())
     assert summary["macs"]["reduction"] >= 0.2 and set(summary["ratios"]) <= set(table["groups"])
     assert result["finetune"]["step"] == 2 and "hmean" in result["eval"]
+    lat = result["latency"]
+    assert lat["input"] == [1, 3, 64, 64] and lat["speedup"] > 0 and lat["runs"] == 2
 
     onnx_path = out / "model" / "model.onnx"
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -116,6 +120,7 @@ def test_rec_recipe_keeps_the_lstm_width(tmp_path):
         {
             "out_dir": str(tmp_path / "run"),
             "select": {"uniform_ratio": 0.3},
+            "latency_runs": 0,
             "finetune": {
                 "kind": "rec",
                 "model": "crnn_ppocrv2",

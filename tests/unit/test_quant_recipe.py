@@ -28,7 +28,7 @@ RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 def test_shipped_recipes_load(kind: str, method: str):
     recipe = load_quant_recipe(RECIPES / f"quant_{kind}_{method}.yaml")
     assert recipe.kind == kind
-    assert recipe.quant.reduce_range and not recipe.quant.act_signed
+    assert recipe.quant.per_channel and not recipe.quant.act_signed
     assert recipe.calib.data == "../shared/data/ic15_train"
     if method == "pact":
         cfg = train_config(recipe)

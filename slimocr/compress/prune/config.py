@@ -44,9 +44,21 @@ class SelectSection:
     latency_ms: float | None = None
     latency_speedup: float | None = None
     uniform_ratio: float | None = None
+    ratios: dict[str, float] | None = None  # explicit per-group ratios read off the table
     skip_most_sensitive: int = 0
     max_ratio: float | None = None
     round_to: int = 1
+
+
+@dataclass(frozen=True)
+class ReconstructSection:
+    """Least-squares refit of the pruned convs to the parent's outputs before finetuning
+    (:mod:`slimocr.compress.prune.reconstruct`); ``images: 0`` turns it off."""
+
+    images: int = 8
+    samples: int = 2048
+    ridge: float = 1e-3
+    limit_side_len: int = 960
 
 
 @dataclass(frozen=True)
@@ -70,8 +82,10 @@ class PruneRecipe:
     threads: int | None = None
     macs_input: tuple[int, ...] | None = None
     latency_input: tuple[int, ...] | None = None
+    latency_runs: int = 30  # timed runs of parent and pruned after export (0: skip)
     sensitivity: SensitivitySection = field(default_factory=SensitivitySection)
     select: SelectSection = field(default_factory=SelectSection)
+    reconstruct: ReconstructSection = field(default_factory=ReconstructSection)
     export: ExportSection = field(default_factory=ExportSection)
 
     @property
@@ -99,6 +113,7 @@ class _Top:
     threads: int | None = None
     macs_input: tuple[int, ...] | None = None
     latency_input: tuple[int, ...] | None = None
+    latency_runs: int = 30  # timed runs of parent and pruned after export (0: skip)
 
 
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneRecipe:
@@ -108,7 +123,12 @@ def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneReci
     if "finetune" not in values:
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
     finetune = config_from_dict(values.pop("finetune"), where=f"{where}.finetune")
-    sections = {"sensitivity": SensitivitySection, "select": SelectSection, "export": ExportSection}
+    sections = {
+        "sensitivity": SensitivitySection,
+        "select": SelectSection,
+        "reconstruct": ReconstructSection,
+        "export": ExportSection,
+    }
     parts = {
         k: build_config(cls, values.pop(k, None), f"{where}.{k}") for k, cls in sections.items()
     }

@@ -33,7 +33,12 @@ import torch
 
 from slimocr.compress.prune import ratios as rt
 from slimocr.compress.prune.config import PruneRecipe
-from slimocr.compress.prune.measure import count_macs, count_params, model_latency_ms
+from slimocr.compress.prune.measure import (
+    compare_latency,
+    count_macs,
+    count_params,
+    model_latency_ms,
+)
 from slimocr.compress.prune.sensitivity import (
     analyze_sensitivity,
     group_macs,
@@ -155,15 +160,22 @@ def pruned_copy(
     recipe: PruneRecipe, model: torch.nn.Module, ratios: dict[str, float]
 ) -> torch.nn.Module:
     """A deep copy of ``model`` pruned by ``ratios`` with the recipe's settings."""
+    return _prune(recipe, model, ratios)[0]
+
+
+def _prune(
+    recipe: PruneRecipe, model: torch.nn.Module, ratios: dict[str, float]
+) -> tuple[torch.nn.Module, StructuralPruner]:
     pruned = copy.deepcopy(model)
-    StructuralPruner(
+    pruner = StructuralPruner(
         pruned,
         example_input(recipe.arch),
         ratios=ratios,
         ignored_layers=_ignored(recipe, pruned),
         round_to=recipe.select.round_to,
-    ).step()
-    return pruned
+    )
+    pruner.step()
+    return pruned, pruner
 
 
 def choose_ratios(
@@ -171,6 +183,15 @@ def choose_ratios(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Per-group ratios by the recipe's ``select`` section; returns them and how they were got."""
     sel = recipe.select
+    if sel.ratios is not None:
+        probe = copy.deepcopy(model)
+        prunable = StructuralPruner(
+            probe, example_input(recipe.arch), ignored_layers=_ignored(recipe, probe)
+        ).prunable
+        unknown = sorted(set(sel.ratios) - set(prunable))
+        if unknown:
+            raise ConfigError(f"select.ratios: not prunable groups {unknown}; see {prunable}")
+        return {n: float(sel.ratios.get(n, 0.0)) for n in prunable}, {"mode": "explicit"}
     if sel.uniform_ratio is not None:
         probe = copy.deepcopy(model)
         pruner = StructuralPruner(
@@ -250,7 +271,10 @@ def prune_stage(
         log(f"rebuilding the pruned model from {pruned_dir}")
         pruned = load_pruned(pruned_dir)
     else:
-        pruned = pruned_copy(recipe, model, ratios)
+        pruned, pruner = _prune(recipe, model, ratios)
+        if recipe.reconstruct.images > 0:
+            summary_recon = reconstruct_stage(recipe, model, pruned, pruner, log)
+            write_json_atomic(out_dir / "reconstruct.json", summary_recon)
     shape = recipe.input_shape()
     summary = {
         **how,
@@ -268,6 +292,46 @@ def prune_stage(
         f"({100 * summary['macs']['reduction']:.1f}% fewer) at {tuple(shape)}"
     )
     return pruned, summary
+
+
+def _calibration_inputs(recipe: PruneRecipe) -> list[torch.Tensor]:
+    from slimocr.compress.quant.ptq import det_calibration_batches, rec_calibration_batches
+    from slimocr.models import model_spec
+
+    rc, data = recipe.reconstruct, recipe.finetune.data.train
+    if recipe.kind == "det":
+        seed = recipe.finetune.seed
+        return list(det_calibration_batches(data, rc.images, rc.limit_side_len, seed))
+    height = model_spec(recipe.arch).input_height or 32
+    crops = Path(recipe.out_dir) / "calib_crops"
+    return list(rec_calibration_batches(data, rc.images, crops, height, seed=recipe.finetune.seed))
+
+
+def reconstruct_stage(
+    recipe: PruneRecipe,
+    parent: torch.nn.Module,
+    pruned: torch.nn.Module,
+    pruner: StructuralPruner,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Refit the pruned model's convs to the parent's outputs on a few TRAIN images."""
+    from slimocr.compress.prune.reconstruct import kept_channels, reconstruct
+
+    rc = recipe.reconstruct
+    batches = _calibration_inputs(recipe)
+    if not batches:
+        raise ConfigError(f"{recipe.finetune.data.train}: no images for reconstruction")
+    layers = reconstruct(
+        parent,
+        pruned,
+        batches,
+        kept_channels(pruner),
+        samples=rc.samples,
+        ridge=rc.ridge,
+        seed=recipe.finetune.seed,
+        log=log,
+    )
+    return {"images": len(batches), "samples": rc.samples, "ridge": rc.ridge, "layers": layers}
 
 
 def finetune_stage(recipe: PruneRecipe, pruned: torch.nn.Module, log: Log = print) -> dict:
@@ -293,17 +357,16 @@ def export_stage(
     recipe: PruneRecipe, model: torch.nn.Module, summary: dict[str, Any], recipe_name: str = ""
 ) -> Path:
     """Write ``OUT/model/`` (weights, channel spec, ONNX with lineage metadata)."""
-    from slimocr.charset import load_charset
     from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.models import model_spec
-    from slimocr.pretrained.official import official_path
+    from slimocr.pretrained.official import official_charset
 
     model_dir = Path(recipe.out_dir) / "model"
     save_pruned(model, recipe.arch, model_dir, {"parent": _parent(recipe), **summary})
     if not recipe.export.onnx:
         return model_dir
     spec = model_spec(recipe.arch)
-    charset = load_charset(official_path(spec.charset)) if spec.charset else None
+    charset = official_charset(spec.charset) if spec.charset else None
     extra = {
         "compression": "prune:fpgm",
         "prune": {k: summary[k] for k in ("mode", "loss_budget", "macs", "ratios") if k in summary},
@@ -311,6 +374,42 @@ def export_stage(
     }
     meta = build_metadata(recipe.kind, recipe.arch, charset, _parent(recipe), recipe_name, extra)
     return export_onnx(model.eval(), model_dir / "model.onnx", recipe.kind, meta)
+
+
+def latency_stage(recipe: PruneRecipe, pruned: torch.nn.Module, log: Log = print) -> dict:
+    """ONNX Runtime latency of the float parent and the pruned model, interleaved in one run
+    (medians at ``latency_input``, the recipe's threads)."""
+    from slimocr.models import create_model
+
+    if recipe.latency_runs <= 0:
+        return {}
+    shape = recipe.input_shape(latency=True)
+    threads = recipe.threads or 2
+    parent = create_model(recipe.arch, pretrained=True).eval()
+    times = compare_latency(
+        {"parent": parent, "pruned": pruned.eval()},
+        recipe.kind,
+        shape,
+        threads=threads,
+        runs=recipe.latency_runs,
+    )
+    speedup = times["parent"]["median_ms"] / times["pruned"]["median_ms"]
+    log(
+        f"latency at {tuple(shape)}, {threads} threads: parent "
+        f"{times['parent']['median_ms']:.1f} ms, pruned {times['pruned']['median_ms']:.1f} ms "
+        f"({speedup:.2f}x)"
+    )
+    from slimocr.bench.latency import machine_info
+
+    return {
+        "input": list(shape),
+        "threads": threads,
+        "parent_ms": times["parent"]["median_ms"],
+        "pruned_ms": times["pruned"]["median_ms"],
+        "speedup": speedup,
+        "runs": recipe.latency_runs,
+        "machine": machine_info(),
+    }
 
 
 def evaluate_onnx(recipe: PruneRecipe, onnx_path: Path) -> dict[str, Any]:
@@ -361,6 +460,7 @@ def run_prune(recipe: PruneRecipe, recipe_name: str = "", log: Log = print) -> d
     result: dict[str, Any] = {"prune": summary, "finetune": finetune_stage(recipe, pruned, log)}
     out = export_stage(recipe, pruned, summary, recipe_name)
     result["model"] = str(out)
+    result["latency"] = latency_stage(recipe, pruned, log)
     if recipe.export.eval_data and out.suffix == ".onnx":
         result["eval"] = evaluate_onnx(recipe, out).get("metrics")
     write_json_atomic(Path(recipe.out_dir) / "result.json", result)

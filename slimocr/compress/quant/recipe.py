@@ -153,14 +153,13 @@ def _metadata(
     qcfg: QuantConfig,
     extra: dict[str, Any],
 ) -> dict[str, str]:
-    from slimocr.charset import load_charset
     from slimocr.compress.quant.prepare import quant_summary
     from slimocr.export.onnx_export import build_metadata
     from slimocr.models import model_spec
-    from slimocr.pretrained.official import official_path
+    from slimocr.pretrained.official import official_charset
 
     spec = model_spec(recipe.model)
-    charset = load_charset(official_path(spec.charset)) if spec.charset else None
+    charset = official_charset(spec.charset) if spec.charset else None
     quant = {
         "method": method,
         **qcfg.describe(),
