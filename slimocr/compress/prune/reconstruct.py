@@ -143,14 +143,15 @@ def reconstruct(
             continue
         lam = ridge * float(xtx.diagonal().mean()) + 1e-12
         sol = torch.linalg.solve(xtx + lam * torch.eye(dim, dtype=xtx.dtype), xty)  # dim × out
-        w = sol[: conv.weight[0].numel()].T.reshape(conv.weight.shape)
-        conv.weight.copy_(w.to(conv.weight.dtype))
-        if has_bias:
-            conv.bias.copy_(sol[-1].to(conv.bias.dtype))
         after = sum(float((x @ sol - t).square().sum()) for x, t in held)
+        if after < err_num:  # (a layer that was already exact keeps its weights)
+            w = sol[: conv.weight[0].numel()].T.reshape(conv.weight.shape)
+            conv.weight.copy_(w.to(conv.weight.dtype))
+            if has_bias:
+                conv.bias.copy_(sol[-1].to(conv.bias.dtype))
         report[name] = {
             "rel_err_before": (err_num / max(err_den, 1e-12)) ** 0.5,
-            "rel_err_after": (after / max(err_den, 1e-12)) ** 0.5,
+            "rel_err_after": (min(after, err_num) / max(err_den, 1e-12)) ** 0.5,
         }
         log(
             f"reconstruct {name}: rel. error {report[name]['rel_err_before']:.3f} -> "

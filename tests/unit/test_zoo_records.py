@@ -1,0 +1,66 @@
+"""The zoo's records describe the shipped files exactly, and a tampered file is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import onnxruntime as ort
+import pytest
+
+from slimocr.errors import ModelFileError
+from slimocr.pretrained.official import sha256_file
+from slimocr.zoo.records import (
+    FILES_DIR,
+    RECORDS_JSON,
+    load_defaults,
+    load_pipelines,
+    load_records,
+    verified_file,
+)
+
+RECORDS = load_records()
+
+
+@pytest.mark.parametrize("name", sorted(RECORDS))
+def test_record_matches_its_shipped_file(name: str):
+    rec = RECORDS[name]
+    path = FILES_DIR / rec.file
+    assert path.is_file(), f"{name}: {path} is not shipped"
+    assert path.stat().st_size == rec.size_bytes
+    assert sha256_file(path) == rec.sha256
+    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    custom = meta.get_modelmeta().custom_metadata_map
+    assert custom["kind"] == rec.kind
+    if rec.parent and not rec.parent.startswith("official-"):
+        assert rec.parent in RECORDS, f"{name}: parent {rec.parent} is not a zoo record"
+    if rec.recipe != "import":
+        assert (Path(__file__).parents[2] / rec.recipe).is_file()
+        assert rec.build.get("hardware", {}).get("cpu"), "build metrics must name the hardware"
+
+
+def test_every_shipped_file_has_a_record_and_pipelines_use_records():
+    shipped = {p.name for p in FILES_DIR.glob("*.onnx")}
+    assert shipped == {r.file for r in RECORDS.values()}
+    for pipe in load_pipelines():
+        assert RECORDS[pipe["det"]].kind == "det" and RECORDS[pipe["rec"]].kind == "rec"
+    defaults = load_defaults()
+    assert RECORDS[defaults["det"]].kind == "det" and RECORDS[defaults["rec"]].kind == "rec"
+    assert json.loads(RECORDS_JSON.read_text())["records"]  # the file parses as written
+
+
+def test_tampered_file_is_refused(tmp_path: Path):
+    rec = RECORDS["ppocrv3-det-float"]
+    copy = tmp_path / rec.file
+    shutil.copyfile(FILES_DIR / rec.file, copy)
+    with copy.open("r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    moved = dataclasses.replace(rec)
+    object.__setattr__(moved, "file", str(copy))  # FILES_DIR / absolute path = the copy
+    with pytest.raises(ModelFileError, match="sha256 mismatch"):
+        verified_file(moved)
