@@ -130,7 +130,8 @@ def _recipe_file(recipe: ZooRecipe) -> Path:
 def _build_prune(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
     import shutil
 
-    from slimocr.compress.prune import load_recipe, run_prune
+    from slimocr.compress.prune.config import load_recipe
+    from slimocr.compress.prune.recipe import run_prune
 
     cfg = load_recipe(_recipe_file(recipe), list(recipe.overrides))
     result = run_prune(cfg, recipe_name=recipe.recipe)
@@ -140,6 +141,7 @@ def _build_prune(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
         "ic15_det": result.get("eval"),
         "macs_reduction": round(prune["macs"]["reduction"], 4),
         "macs_input": prune["macs_input"],
+        "latency": result.get("latency"),
     }
 
 
