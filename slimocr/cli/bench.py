@@ -53,4 +53,9 @@ def bench_cmd(
             limit=limit,
         )
     typer.echo(to_markdown(report))
+    if rows is None and limit is None:
+        from slimocr.zoo.build import record_bench_metrics
+
+        with CliErrors():
+            record_bench_metrics(report)
     typer.echo(json.dumps({"written": [str(out / "bench.json"), str(out / "bench.md")]}))
