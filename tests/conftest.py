@@ -35,3 +35,14 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("SLIMOCR_CACHE", str(tmp_path_factory.mktemp("slimocr-cache")))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (restored afterwards): the suite shares 2 cores."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,7 +9,12 @@ import pytest
 from tests.conftest import needs_rapidocr_v6, needs_torch
 from tests.integration.test_parity import _realistic
 
-pytestmark = [needs_torch, needs_rapidocr_v6, pytest.mark.official]
+pytestmark = [
+    needs_torch,
+    needs_rapidocr_v6,
+    pytest.mark.official,
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 TOL = 1e-4  # max abs difference of output probabilities
 ARCH = {"det": "dbnet_ppocrv6s", "rec": "svtr_ppocrv6s"}
@@ -33,16 +38,6 @@ def _inputs(shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
     """A random and a text-like (dark strokes on a light page) normalized batch."""
     noise = np.random.default_rng(seed).standard_normal(shape, np.float32)
     return [noise, _realistic(shape, seed + 1)]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

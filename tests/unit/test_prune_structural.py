@@ -6,17 +6,7 @@ import pytest
 
 from tests.conftest import needs_torch
 
-pytestmark = needs_torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [needs_torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def test_inverted_residual_with_se_keeps_its_output_shape():

@@ -15,7 +15,7 @@ from typing import Any
 
 from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
 from slimocr.errors import ConfigError
-from slimocr.train.config import TrainConfig, build_config, config_from_dict, read_recipe
+from slimocr.train.config import TrainConfig, build_config, read_recipe
 
 
 @dataclass(frozen=True)
@@ -106,34 +106,13 @@ class PruneRecipe:
 
 
 # ---------------------------------------------------------------- reading recipes
-@dataclass(frozen=True)
-class _Top:
-    out_dir: str = "runs/prune"
-    skip_first: int = 4
-    threads: int | None = None
-    macs_input: tuple[int, ...] | None = None
-    latency_input: tuple[int, ...] | None = None
-    latency_runs: int = 30  # timed runs of parent and pruned after export (0: skip)
-
-
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneRecipe:
     """Build a :class:`PruneRecipe`, refusing unknown keys and wrong types."""
     values = dict(values)
     values.pop("description", None)
     if "finetune" not in values:
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
-    finetune = config_from_dict(values.pop("finetune"), where=f"{where}.finetune")
-    sections = {
-        "sensitivity": SensitivitySection,
-        "select": SelectSection,
-        "reconstruct": ReconstructSection,
-        "export": ExportSection,
-    }
-    parts = {
-        k: build_config(cls, values.pop(k, None), f"{where}.{k}") for k, cls in sections.items()
-    }
-    top = build_config(_Top, values, where)
-    return PruneRecipe(finetune=finetune, **parts, **vars(top))
+    return build_config(PruneRecipe, values, where)
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> PruneRecipe:

@@ -56,6 +56,14 @@ class QuantMixin:
     def from_float(cls, layer: nn.Module, qmax: int, per_channel: bool) -> Any:
         raise NotImplementedError
 
+    def _adopt(self, layer: nn.Module, qmax: int, per_channel: bool) -> Any:
+        """Take ``layer``'s parameters and training mode, and set up quantization (the shared
+        end of every ``from_float``)."""
+        self.weight, self.bias = layer.weight, layer.bias
+        self._init_quant(qmax, per_channel)
+        self.train(layer.training)  # type: ignore[attr-defined]
+        return self
+
     def set_input_source(self, source: ActQuant | None) -> None:
         object.__setattr__(self, "input_source", source)
 
@@ -183,10 +191,7 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
             bias=layer.bias is not None,
             padding_mode=layer.padding_mode,
         )
-        q.weight, q.bias = layer.weight, layer.bias
-        q._init_quant(qmax, per_channel)
-        q.train(layer.training)
-        return q
+        return q._adopt(layer, qmax, per_channel)
 
     def _float_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return self._conv_forward(x, w, b)
@@ -212,10 +217,7 @@ class QuantConvTranspose2d(QuantMixin, nn.ConvTranspose2d):
             dilation=layer.dilation,  # type: ignore[arg-type]
             bias=layer.bias is not None,
         )
-        q.weight, q.bias = layer.weight, layer.bias
-        q._init_quant(qmax, per_channel)
-        q.train(layer.training)
-        return q
+        return q._adopt(layer, qmax, per_channel)
 
     def _float_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return F.conv_transpose2d(
@@ -230,10 +232,7 @@ class QuantLinear(QuantMixin, nn.Linear):
     def from_float(cls, layer: nn.Module, qmax: int, per_channel: bool) -> QuantLinear:
         assert isinstance(layer, nn.Linear)
         q = cls(layer.in_features, layer.out_features, bias=layer.bias is not None)
-        q.weight, q.bias = layer.weight, layer.bias
-        q._init_quant(qmax, per_channel)
-        q.train(layer.training)
-        return q
+        return q._adopt(layer, qmax, per_channel)
 
     def _float_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return F.linear(x, w, b)
