@@ -143,10 +143,7 @@ def run_sensitivity(
 
 
 def _big_groups(recipe: PruneRecipe, model: torch.nn.Module) -> list[str]:
-    probe = copy.deepcopy(model)
-    pruner = StructuralPruner(
-        probe, example_input(recipe.arch), ignored_layers=_ignored(recipe, probe)
-    )
+    probe, pruner = _pruner(recipe, model)
     total = count_macs(model, recipe.input_shape())
     share = group_macs(probe, pruner, recipe.input_shape())
     return [n for n in pruner.prunable if share[n] >= recipe.sensitivity.min_macs_share * total]
@@ -163,17 +160,21 @@ def pruned_copy(
     return _prune(recipe, model, ratios)[0]
 
 
+def _pruner(
+    recipe: PruneRecipe, model: torch.nn.Module, **kwargs: Any
+) -> tuple[torch.nn.Module, StructuralPruner]:
+    """A deep copy of ``model`` and a pruner over it with the recipe's ignored layers."""
+    copied = copy.deepcopy(model)
+    pruner = StructuralPruner(
+        copied, example_input(recipe.arch), ignored_layers=_ignored(recipe, copied), **kwargs
+    )
+    return copied, pruner
+
+
 def _prune(
     recipe: PruneRecipe, model: torch.nn.Module, ratios: dict[str, float]
 ) -> tuple[torch.nn.Module, StructuralPruner]:
-    pruned = copy.deepcopy(model)
-    pruner = StructuralPruner(
-        pruned,
-        example_input(recipe.arch),
-        ratios=ratios,
-        ignored_layers=_ignored(recipe, pruned),
-        round_to=recipe.select.round_to,
-    )
+    pruned, pruner = _pruner(recipe, model, ratios=ratios, round_to=recipe.select.round_to)
     pruner.step()
     return pruned, pruner
 
@@ -184,20 +185,14 @@ def choose_ratios(
     """Per-group ratios by the recipe's ``select`` section; returns them and how they were got."""
     sel = recipe.select
     if sel.ratios is not None:
-        probe = copy.deepcopy(model)
-        prunable = StructuralPruner(
-            probe, example_input(recipe.arch), ignored_layers=_ignored(recipe, probe)
-        ).prunable
+        prunable = _pruner(recipe, model)[1].prunable
         unknown = sorted(set(sel.ratios) - set(prunable))
         if unknown:
             raise ConfigError(f"select.ratios: not prunable groups {unknown}; see {prunable}")
         return {n: float(sel.ratios.get(n, 0.0)) for n in prunable}, {"mode": "explicit"}
     if sel.uniform_ratio is not None:
-        probe = copy.deepcopy(model)
-        pruner = StructuralPruner(
-            probe, example_input(recipe.arch), ignored_layers=_ignored(recipe, probe)
-        )
-        return {n: sel.uniform_ratio for n in pruner.prunable}, {"mode": "uniform"}
+        prunable = _pruner(recipe, model)[1].prunable
+        return {n: sel.uniform_ratio for n in prunable}, {"mode": "uniform"}
     if table is None:
         raise ConfigError("select: a loss budget or target needs a sensitivity table")
     kw = {"skip_most_sensitive": sel.skip_most_sensitive, "max_ratio": sel.max_ratio}
