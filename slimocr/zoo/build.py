@@ -80,6 +80,39 @@ RECIPES: dict[str, ZooRecipe] = {
             "recipes/quant_det_prune_ptq.yaml",
             "ptq",
         ),
+        ZooRecipe(
+            "ppocrv3-det-pact-int8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-float",
+            "recipes/quant_det_pact.yaml",
+            "pact",
+        ),
+        ZooRecipe(
+            "ppocrv3-det-prune-pact-int8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-prune",
+            "recipes/quant_det_prune_pact.yaml",
+            "pact",
+        ),
+        ZooRecipe(
+            "ppocrv2-rec-pact-int8",
+            "rec",
+            "crnn_ppocrv2",
+            "ppocrv2-rec-float",
+            "recipes/quant_rec_pact.yaml",
+            "pact",
+        ),
+        ZooRecipe(
+            "ppocrv2-rec-pact-int8-lstm",
+            "rec",
+            "crnn_ppocrv2",
+            "ppocrv2-rec-float",
+            "recipes/quant_rec_pact.yaml",
+            "pact",
+            ("export.lstm=dynamic_int8",),
+        ),
     )
 }
 

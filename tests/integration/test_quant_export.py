@@ -104,8 +104,8 @@ def test_small_net_ort_equals_fake_quant_within_one_step(tmp_path: Path, pact: b
     assert not any(n.op_type == "Clip" for n in graph.node)  # PACT's clip is folded away
     assert any(n.op_type == "QuantizeLinear" for n in graph.node)
     inits = {i.name: i for i in graph.initializer}
-    consts = [n for n in graph.node if n.op_type == "Constant"]
-    int8 = [c for c in consts if c.attribute[0].t.data_type == onnx.TensorProto.INT8]
+    assert not any(n.op_type == "Constant" for n in graph.node)  # compacted into initializers
+    int8 = [i for i in inits.values() if i.data_type == onnx.TensorProto.INT8]
     assert len(int8) == 5 and not any(
         i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 4 for i in inits.values()
     )
@@ -207,3 +207,27 @@ def test_skip_names_keep_the_first_blocks_float_in_torch_and_onnx(tmp_path: Path
     assert ort_run(path, x).shape == (1, 16, 40)
     with pytest.raises(ConfigError, match="no module named"):
         prepare_qat(create_model("crnn_ppocrv2", num_classes=40), QuantConfig(skip_names=("x",)))
+
+
+def test_relu_after_conv_is_fused_into_an_unsigned_quantizer(tmp_path: Path):
+    x = torch.randn(2, 3, 16, 16)
+    relus = {}
+    for fuse in (True, False):
+        model = SmallNet().eval()
+        _randomize_bn(model)
+        cfg = QuantConfig(pact=False, fuse_relu=fuse)
+        model = prepare_qat(model, cfg)
+        stem_q = model.stem[0].out_quant
+        assert stem_q.unsigned is fuse and isinstance(model.stem[2], nn.Identity) is fuse
+        assert not model.dw[0].out_quant.unsigned  # hard-swish follows: signed grid
+        calibrate(model, [x], cfg=cfg)
+        name = f"fuse{fuse}.onnx"
+        path = export_qdq(model.eval(), tmp_path / name, "det", _meta("det"), (1, 3, 16, 16))
+        with torch.no_grad():
+            ref = model(x).numpy()
+            stem = model.stem(x)
+        assert (stem >= 0).all()  # the quantizer applied the ReLU it replaced
+        assert np.abs(ort_run(path, x.numpy()) - ref).max() < 1e-4
+        relus[fuse] = optimized_op_counts(path).get("Relu", 0)
+        assert int8_op_counts(path)["QLinearConv"] == 3
+    assert relus[True] == relus[False] - 1  # the stem's ReLU is gone from the graph ORT runs

@@ -204,6 +204,18 @@ def test_det_preprocess_normalizes() -> None:
         DetPreprocess(960, "middle")
 
 
+def test_det_normalize_table_equals_direct_formula() -> None:
+    img = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    direct = (img.astype(np.float32) * np.float32(1 / 255) - mean) / std
+    got = DetPreprocess.normalize(img)
+    assert got.shape == (1, 3, 37, 53) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got[0], direct.transpose(2, 0, 1))  # bit for bit
+    as_float = DetPreprocess.normalize(img.astype(np.float32))
+    np.testing.assert_array_equal(as_float, got)
+
+
 def test_rec_resize_norm_pads_right() -> None:
     crop = np.full((16, 32, 3), 255, dtype=np.uint8)  # ratio 2 -> 64 px wide at h=32
     x, width = resize_norm_img(crop, 32, 320)

@@ -139,3 +139,15 @@ def test_dead_channel_keeps_its_bias():
     model[0].in_quant.set_threshold(1.0)
     y = model.eval()(torch.zeros(1, 2, 1, 1))
     assert y.flatten().tolist() == pytest.approx([0.1, 3.0], abs=1e-4)  # without: 3.0 → 0.003
+
+
+def test_unsigned_quantizer_applies_relu_on_a_255_step_grid():
+    q = ActQuant(unsigned=True).train()
+    x = torch.tensor([-3.0, -0.1, 0.5, 2.55], requires_grad=True)
+    y = q(x)
+    assert float(q.threshold()) == pytest.approx(2.55)  # max of relu(x)
+    assert float(q.step()) == pytest.approx(2.55 / 255)
+    assert y.detach().tolist() == pytest.approx([0.0, 0.0, 0.5, 2.55])
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 1.0, 1.0]  # ReLU's gradient, straight-through above 0
+    assert (q.qmin, q.qmax) == (0, 255) and (ActQuant().qmin, ActQuant().qmax) == (-128, 127)

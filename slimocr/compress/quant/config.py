@@ -15,6 +15,7 @@ from slimocr.errors import ConfigError
 CalibMethod = Literal["abs_max", "percentile", "moving_average"]
 
 ACT_QMIN, ACT_QMAX = -128, 127  # activations: int8 grid (exported as uint8 with zero point 128)
+UNSIGNED_QMAX = 255  # a layer output after a ReLU: uint8 grid, zero point 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class QuantConfig:
         quantize_model_output: also quantize the outputs of the layers that feed the model's
             output (default: leave them float, an 8-bit grid on the final logits would
             coarsen the probabilities).
+        fuse_relu: a layer whose output goes only to a ReLU module quantizes after that ReLU,
+            unsigned (uint8, zero point 0, 255 steps over ``[0, threshold]``) and the ReLU
+            module is dropped: ONNX Runtime then runs conv + ReLU as one ``QLinearConv``
+            instead of ``QLinearConv → DequantizeLinear → Relu → QuantizeLinear``, and the
+            grid is twice as fine. False: the ReLU stays a float op between Q/DQ pairs.
     """
 
     weight_bits: int = 8
@@ -59,6 +65,7 @@ class QuantConfig:
     skip_types: tuple[str, ...] = ("LSTM", "GRU", "RNN")
     skip_names: tuple[str, ...] = ()
     quantize_model_output: bool = False
+    fuse_relu: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skip_types", tuple(self.skip_types))
@@ -101,6 +108,11 @@ class QuantConfig:
         out["act_scheme"] = (
             f"symmetric per tensor, moving-average abs-max (rate {self.moving_rate}), "
             "scale = threshold / 127"
+            + (
+                "; after a ReLU: uint8, zero point 0, scale = threshold / 255"
+                if self.fuse_relu
+                else ""
+            )
         )
         return out
 

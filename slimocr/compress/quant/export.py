@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from slimocr.compress.quant.prepare import export_mode
-from slimocr.export.onnx_export import export_onnx, set_metadata
+from slimocr.export.onnx_export import compact_graph, export_onnx, set_metadata
 
 INT8_KERNELS = (
     "QLinearConv",
@@ -160,6 +160,7 @@ def quantize_lstm_dynamic(src: str | Path, dst: str | Path, reduce_range: bool =
         quant["lstm"] = "onnxruntime dynamic int8" + (" (7-bit weights)" if reduce_range else "")
         meta["quant"] = json.dumps(quant)
         meta["lstm_quant"] = "dynamic_int8"
+        compact_graph(out)
         set_metadata(out, meta)
         onnx.save(out, str(staged))
         fd, tmp_out = tempfile.mkstemp(dir=dst.parent, prefix=dst.name, suffix=".tmp")

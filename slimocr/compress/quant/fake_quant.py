@@ -15,6 +15,9 @@ Conventions (``s`` is the quantization step, ONNX's ``scale``):
 * activations: ``q = clamp(round(x / s), -128, 127)``, ``s = t / 127`` where the threshold ``t``
   is a bias-corrected moving average of ``max|x|``: ``state ← r·state + 1``,
   ``accum ← r·accum + max|x|``, ``t = accum / state`` (updated in training mode only);
+  the output of a layer followed by a ReLU is quantized after it, unsigned:
+  ``q = clamp(round(relu(x) / s), 0, 255)``, ``s = t / 255`` (uint8, zero point 0), which lets
+  ONNX Runtime run conv + ReLU as one ``QLinearConv``;
 * biases: int32 with step ``s_in · s_w`` (what ``QLinearConv`` uses);
 * gradients: straight-through (identity), as PaddleSlim's QAT does; clipping is PACT's job.
 
@@ -29,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slimocr.compress.quant.config import ACT_QMAX, ACT_QMIN
+from slimocr.compress.quant.config import ACT_QMAX, ACT_QMIN, UNSIGNED_QMAX
 
 _EPS = 1e-8
 _INT32 = 2**31 - 1
@@ -74,16 +77,22 @@ class _ExportQDQ(torch.autograd.Function):
     ``QuantizeLinear → DequantizeLinear``."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, step: float, signed: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx: Any, x: torch.Tensor, step: float, signed: bool, unsigned: bool
+    ) -> torch.Tensor:  # type: ignore[override]
         s = torch.tensor(step, dtype=x.dtype)
-        return torch.clamp(torch.round(x / s), ACT_QMIN, ACT_QMAX) * s
+        lo, hi = (0, UNSIGNED_QMAX) if unsigned else (ACT_QMIN, ACT_QMAX)
+        return torch.clamp(torch.round(x / s), lo, hi) * s
 
     @staticmethod
-    def symbolic(g: Any, x: Any, step: float, signed: bool) -> Any:
+    def symbolic(g: Any, x: Any, step: float, signed: bool, unsigned: bool) -> Any:
         scale = g.op("Constant", value_t=torch.tensor(step, dtype=torch.float32))
-        zp_value = (
-            torch.tensor(0, dtype=torch.int8) if signed else torch.tensor(128, dtype=torch.uint8)
-        )
+        if unsigned:  # uint8 with zero point 0: the clamp at 0 is the ReLU
+            zp_value = torch.tensor(0, dtype=torch.uint8)
+        elif signed:
+            zp_value = torch.tensor(0, dtype=torch.int8)
+        else:
+            zp_value = torch.tensor(128, dtype=torch.uint8)
         zp = g.op("Constant", value_t=zp_value)
         return g.op("DequantizeLinear", g.op("QuantizeLinear", x, scale, zp), scale, zp)
 
@@ -122,16 +131,26 @@ class ActQuant(nn.Module):
         rate: moving-average rate.
         signed: export as int8 (zero point 0) rather than uint8 (zero point 128).
         pact: optional learnable clip applied first (:class:`~.pact.PACTClip`).
+        unsigned: the quantizer of a layer output that a ReLU follows: it applies the ReLU
+            itself (in every mode) and covers ``[0, threshold]`` with 255 steps (uint8, zero
+            point 0); :func:`~.prepare.prepare_qat` then drops the ReLU module.
 
     >>> q = ActQuant(); _ = q.train()(torch.tensor([1.0, -2.0]))
     >>> float(q.threshold())
     2.0
     """
 
-    def __init__(self, rate: float = 0.9, signed: bool = False, pact: nn.Module | None = None):
+    def __init__(
+        self,
+        rate: float = 0.9,
+        signed: bool = False,
+        pact: nn.Module | None = None,
+        unsigned: bool = False,
+    ):
         super().__init__()
         self.rate = rate
         self.signed = signed
+        self.unsigned = unsigned
         self.pact = pact
         self.register_buffer("state", torch.zeros(()))
         self.register_buffer("accum", torch.zeros(()))
@@ -139,7 +158,18 @@ class ActQuant(nn.Module):
         self.exporting = False
 
     def extra_repr(self) -> str:
-        return f"rate={self.rate}, dtype={'int8' if self.signed else 'uint8'}"
+        kind = "uint8 after ReLU" if self.unsigned else ("int8" if self.signed else "uint8")
+        return f"rate={self.rate}, dtype={kind}"
+
+    @property
+    def qmin(self) -> int:
+        """Lowest level of the grid (0 for an unsigned quantizer)."""
+        return 0 if self.unsigned else ACT_QMIN
+
+    @property
+    def qmax(self) -> int:
+        """Highest level of the grid: 255 unsigned, else 127."""
+        return UNSIGNED_QMAX if self.unsigned else ACT_QMAX
 
     @property
     def initialized(self) -> bool:
@@ -152,12 +182,12 @@ class ActQuant(nn.Module):
         return self.accum / self.state
 
     def step(self) -> torch.Tensor:
-        """Quantization step (ONNX scale): ``threshold / 127``, the threshold capped at
-        ``α·127/128`` under PACT (see :meth:`forward`)."""
+        """Quantization step (ONNX scale): ``threshold / qmax``, the threshold capped at
+        ``α·qmax/(qmax+1)`` under PACT (see :meth:`forward`)."""
         t = self.threshold().detach()
         if self.pact is not None:
-            t = torch.minimum(t, self.pact.alpha.detach() * (ACT_QMAX / 128.0))
-        return torch.clamp(t, min=_EPS) / ACT_QMAX
+            t = torch.minimum(t, self.pact.alpha.detach() * (self.qmax / (self.qmax + 1.0)))
+        return torch.clamp(t, min=_EPS) / self.qmax
 
     @torch.no_grad()
     def update(self, absmax: torch.Tensor) -> None:
@@ -180,16 +210,18 @@ class ActQuant(nn.Module):
         gradient to ``α``, and the exported graph needs no ``Clip`` node — which would stop ONNX
         Runtime from fusing ``Conv → QuantizeLinear`` into ``QLinearConv``.
         """
+        if self.exporting:  # an unsigned QuantizeLinear clamps at 0: no Relu node needed
+            return _ExportQDQ.apply(x, float(self.step()), self.signed, self.unsigned)
+        if self.unsigned:
+            x = torch.relu(x)
         if self.observer is not None:
             self.observer(x)
             return x
-        if self.exporting:
-            return _ExportQDQ.apply(x, float(self.step()), self.signed)
         if self.pact is not None:
             x = self.pact(x)
         if self.training:
             self.update(x.detach().abs().amax())
-        return fake_quant(x, self.step(), ACT_QMIN, ACT_QMAX)
+        return fake_quant(x, self.step(), self.qmin, self.qmax)
 
 
 def quantize_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:

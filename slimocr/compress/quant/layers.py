@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slimocr.compress.quant.config import ACT_QMAX, ACT_QMIN
 from slimocr.compress.quant.fake_quant import (
     ActQuant,
     export_dequant,
@@ -166,7 +165,8 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
         x_int = torch.round(x / s_in)
         w_int = int_weight(self.weight, s_w, self.qmax, self.channel_axis)
         fan_in = self.weight[0].numel()
-        dtype = torch.float32 if fan_in * 128 * self.qmax < 2**24 else torch.float64
+        x_max = max(-self.input_quantizer().qmin, self.input_quantizer().qmax)
+        dtype = torch.float32 if fan_in * x_max * self.qmax < 2**24 else torch.float64
         acc = self._conv_forward(x_int.to(dtype), w_int.to(dtype), None).double()
         if self.bias is not None:
             b_int = int_bias(self.bias, s_in * s_w)
@@ -174,7 +174,9 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
         mult = (s_in * s_w) / s_out
         if mult.dim() == 1:
             mult = mult.reshape(1, -1, 1, 1)
-        y = torch.clamp(torch.round(acc.float() * mult), ACT_QMIN, ACT_QMAX)
+        q_out = self.out_quant
+        assert q_out is not None
+        y = torch.clamp(torch.round(acc.float() * mult), q_out.qmin, q_out.qmax)
         return y * s_out
 
     @classmethod

@@ -15,7 +15,7 @@ from torch import nn
 
 from slimocr.compress.quant.config import QuantConfig
 from slimocr.compress.quant.fake_quant import ActQuant
-from slimocr.compress.quant.fold import fold_batchnorm, trace
+from slimocr.compress.quant.fold import _parent, fold_batchnorm, trace
 from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
 from slimocr.compress.quant.pact import PACTClip
 from slimocr.errors import ConfigError
@@ -117,6 +117,58 @@ def _final_layers(graph: fx.Graph, model: nn.Module) -> set[str]:
     return finals
 
 
+def _sole_relu_user(node: fx.Node, model: nn.Module) -> str | None:
+    """The ReLU module that is the only consumer of ``node`` (through Identity/Dropout, e.g. a
+    folded BatchNorm), else None."""
+    while len(node.users) == 1:
+        (user,) = node.users
+        if user.op != "call_module":
+            return None
+        module = model.get_submodule(str(user.target))
+        if isinstance(module, nn.ReLU):
+            return str(user.target)
+        if not isinstance(module, _PASS_THROUGH):
+            return None
+        node = user
+    return None
+
+
+def _sole_relus(
+    graphs: list[fx.Graph], model: nn.Module, replaced: dict[str, QuantMixin]
+) -> dict[str, str]:
+    """Quant layer → the ReLU module that alone consumes its output, in every trace, and is
+    called nowhere else (so dropping that module changes no other path)."""
+    calls: dict[str, int] = {}
+    found: dict[str, set[str | None]] = {}
+    for graph in graphs:
+        for node in graph.nodes:
+            if node.op != "call_module":
+                continue
+            target = str(node.target)
+            if isinstance(model.get_submodule(target), nn.ReLU):
+                calls[target] = calls.get(target, 0) + 1
+            if target in replaced:
+                found.setdefault(target, set()).add(_sole_relu_user(node, model))
+    per_graph = len(graphs)
+    pairs = {
+        layer: relus.pop()
+        for layer, relus in found.items()
+        if len(relus) == 1 and None not in relus
+    }
+    # each such ReLU is called once per trace in which its layer runs
+    uses = {
+        layer: sum(
+            1 for g in graphs for n in g.nodes if n.op == "call_module" and n.target == layer
+        )
+        for layer in pairs
+    }
+    return {
+        layer: relu
+        for layer, relu in pairs.items()
+        if calls.get(relu, 0) == uses[layer] and uses[layer] <= per_graph
+    }
+
+
 def prepare_qat(
     model: nn.Module,
     cfg: QuantConfig | None = None,
@@ -157,14 +209,18 @@ def prepare_qat(
         else set().union(*(_final_layers(g, model) for g in graphs))
     )
 
-    def new_quant() -> ActQuant:
+    def new_quant(unsigned: bool = False) -> ActQuant:
         init = _PACT_PLACEHOLDER if cfg.pact_init == "calib" else float(cfg.pact_init)
         pact = PACTClip(init) if cfg.pact else None
-        return ActQuant(cfg.moving_rate, cfg.act_signed, pact)
+        return ActQuant(cfg.moving_rate, cfg.act_signed, pact, unsigned=unsigned)
 
+    relus = _sole_relus(graphs, model, replaced) if cfg.fuse_relu else {}
     for name, layer in replaced.items():
         if name not in finals and not keep_float_out(layer):
-            layer.out_quant = new_quant()
+            layer.out_quant = new_quant(unsigned=name in relus)
+            if name in relus:  # the quantizer applies it; Identity lets _producer see through
+                parent, attr = _parent(model, relus[name])
+                setattr(parent, attr, nn.Identity())
     sources: dict[str, set[str | None]] = {name: set() for name in replaced}
     for graph in graphs:
         for node in graph.nodes:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slimocr.compress.quant.config import ACT_QMAX, CalibMethod, QuantConfig
+from slimocr.compress.quant.config import CalibMethod, QuantConfig
 from slimocr.compress.quant.prepare import act_quantizers, quant_layers
 
 _MAX_SAMPLES = 1 << 18  # |x| values kept per batch for a percentile
@@ -64,8 +64,9 @@ def calibrate(
 
     The whole model runs in float (weights too) in eval mode; afterwards each quantizer's
     moving average starts at the calibrated value, and a PACT clip whose ``cfg.pact_init`` is
-    ``"calib"`` gets ``α`` = that value ·128/127, just enough for the grid to reach the value
-    (a constant ``α`` caps the threshold at ``α``·127/128 instead).
+    ``"calib"`` gets ``α`` = that value ·(qmax+1)/qmax (128/127, or 256/255 after a ReLU), just
+    enough for the grid to reach the value (a constant ``α`` caps the threshold at
+    ``α``·qmax/(qmax+1) instead).
 
     Args:
         model: a model from :func:`~.prepare.prepare_qat`.
@@ -107,10 +108,11 @@ def calibrate(
             continue  # not run in eval mode (e.g. the DB threshold branch): set by training
         value = max(stats[name].result(), 1e-6)
         if q.pact is not None:
+            levels = q.qmax + 1.0
             if cfg.pact_init == "calib":  # α just above the grid's reach (see ActQuant.step)
-                q.pact.alpha.data.fill_(value * 128.0 / ACT_QMAX)
+                q.pact.alpha.data.fill_(value * levels / q.qmax)
             else:
-                value = min(value, float(q.pact.alpha) * ACT_QMAX / 128.0)
+                value = min(value, float(q.pact.alpha) * q.qmax / levels)
         q.set_threshold(value)
         result[name] = value
     return result
