@@ -25,6 +25,8 @@ from slimocr.pretrained.official import sha256_file
 from slimocr.zoo.registry import resolve_model
 
 BASELINE = "slimocr-float"
+DET_BAR_POINTS = 0.5  # det hmean, points of percent below the float pair
+REC_BAR_POINTS = 1.0  # rec accuracy, points of percent below the float pair
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def run_bench(
     for x in results:
         x["speedup_e2e"] = base["e2e_ms"] / x["e2e_ms"] if base else None
         x["compression"] = base["size_mb"] / x["size_mb"] if base else None
+        x["meets_accuracy_bar"] = meets_accuracy_bar(x, base) if base else None
     report = {
         "machine": machine_info(),
         "settings": {
@@ -202,6 +205,8 @@ def run_bench(
             "rec": "batches of 6 sorted by width, min width 320",
         },
         "rows": results,
+        "bar": {"det_hmean_points": DET_BAR_POINTS, "rec_acc_points": REC_BAR_POINTS},
+        "default_pick": default_pick(results),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -215,6 +220,25 @@ def run_bench(
     return report
 
 
+def meets_accuracy_bar(row: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Within the bar of the float pair: det hmean at most 0.5 point and rec accuracy at most
+    1.0 point lower (points of percent; hmean 0.4234 → 42.34)."""
+    det_drop = 100 * (base["det_hmean"] - row["det_hmean"])
+    rec_drop = 100 * (base["rec_acc"] - row["rec_acc"])
+    return det_drop <= DET_BAR_POINTS + 1e-9 and rec_drop <= REC_BAR_POINTS + 1e-9
+
+
+def default_pick(rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The zoo pipeline the CLI should default to: the fastest end to end among the zoo rows
+    that meet the accuracy bar (the float pair itself qualifies, so there is always one when
+    the baseline was measured)."""
+    ok = [x for x in rows if x.get("group") == "zoo" and x.get("meets_accuracy_bar")]
+    if not ok:
+        return None
+    best = min(ok, key=lambda x: x["e2e_ms"])
+    return {"pipeline": best["name"], "det": best["det"], "rec": best["rec"]}
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The table as markdown, with the machine and settings stated."""
     m, s = report["machine"], report["settings"]
@@ -225,15 +249,26 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{s['timing_crops']} word crops in batches of 6 (rec); warm-up excluded.",
         "",
         "| pipeline | det hmean | rec acc | det ms/img | rec ms/crop | e2e ms/img | speed-up | "
-        "size MB (det + rec) | compression |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "size MB (det + rec) | compression | accuracy bar |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in report["rows"]:
         sp = f"{x['speedup_e2e']:.2f}×" if x["speedup_e2e"] else "–"
         cr = f"{x['compression']:.2f}×" if x["compression"] else "–"
+        bar = {True: "✓", False: "✗"}.get(x.get("meets_accuracy_bar"), "–")
         lines.append(
             f"| {x['name']} | {x['det_hmean']:.4f} | {100 * x['rec_acc']:.2f}% | "
             f"{x['det_ms']:.1f} | {x['rec_ms_per_crop']:.2f} | {x['e2e_ms']:.1f} | {sp} | "
-            f"{x['size_mb']:.2f} ({x['det_mb']:.2f} + {x['rec_mb']:.2f}) | {cr} |"
+            f"{x['size_mb']:.2f} ({x['det_mb']:.2f} + {x['rec_mb']:.2f}) | {cr} | {bar} |"
         )
+    bar = report.get("bar")
+    if bar:
+        lines += [
+            "",
+            f"Accuracy bar: det hmean within {bar['det_hmean_points']} point and rec accuracy "
+            f"within {bar['rec_acc_points']} point of {BASELINE}. Default pick (fastest zoo "
+            "row end to end that meets it): "
+            + (report["default_pick"] or {}).get("pipeline", "none")
+            + ".",
+        ]
     return "\n".join(lines) + "\n"

@@ -239,8 +239,9 @@ def build(name: str, files_dir: Path = FILES_DIR, records_path: Path = RECORDS_J
 
 def record_bench_metrics(report: dict[str, Any], records_path: Path = RECORDS_JSON) -> list[str]:
     """Copy a full benchmark run's numbers (``slimocr bench`` report) into the ``metrics`` of
-    the zoo records it measured, with the machine and settings; returns the updated names.
-    Quick runs on a subset (``limit``) are not recorded."""
+    the zoo records it measured, with the machine and settings, and make the run's default
+    pick (fastest zoo pipeline within the accuracy bar) the CLI's default models; returns the
+    updated names. Quick runs on a subset (``limit``) are not recorded."""
     if report["settings"].get("limit") is not None:
         return []
     records = load_records(records_path)
@@ -262,5 +263,9 @@ def record_bench_metrics(report: dict[str, Any], records_path: Path = RECORDS_JS
                 **where,
             )
             updated.append(rec.name)
-    save_records(records, load_defaults(records_path), records_path)
+    defaults = load_defaults(records_path)
+    pick = report.get("default_pick")
+    if pick and pick["det"] in records and pick["rec"] in records:
+        defaults = {"det": pick["det"], "rec": pick["rec"]}  # the bench's bar decides
+    save_records(records, defaults, records_path)
     return sorted(set(updated))

@@ -95,3 +95,56 @@ def test_bench_numbers_go_into_the_records(tmp_path: Path):
     assert records["ppocrv3-det-float"].sha256 == RECORDS["ppocrv3-det-float"].sha256
     quick = {**report, "settings": {"threads": 2, "limit": 10}}
     assert record_bench_metrics(quick, path) == []
+
+
+def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar(tmp_path: Path):
+    from slimocr.bench.table import default_pick, meets_accuracy_bar
+    from slimocr.zoo.build import record_bench_metrics
+
+    base = {
+        "name": "slimocr-float",
+        "group": "zoo",
+        "det": "ppocrv3-det-float",
+        "rec": "ppocrv2-rec-float",
+        "det_hmean": 0.4234,
+        "rec_acc": 0.5248,
+        "e2e_ms": 100.0,
+        "det_ms": 90.0,
+        "rec_ms_per_crop": 9.0,
+    }
+    near = {
+        **base,
+        "name": "near",
+        "det": "ppocrv3-det-prune",
+        "det_hmean": 0.4188,
+        "rec_acc": 0.5150,
+        "e2e_ms": 80.0,
+    }  # -0.46 det, -0.98 rec: within
+    far = {
+        **base,
+        "name": "far",
+        "det": "ppocrv3-det-ptq-int8",
+        "det_hmean": 0.4180,
+        "e2e_ms": 50.0,
+    }  # -0.54 det: outside, although fastest
+    peer = {**base, "name": "peer", "group": "peer", "e2e_ms": 10.0}
+    assert [meets_accuracy_bar(x, base) for x in (base, near, far)] == [True, True, False]
+    rows = [base, near, far, peer]
+    for x in rows:
+        x["meets_accuracy_bar"] = meets_accuracy_bar(x, base)
+    assert default_pick(rows) == {
+        "pipeline": "near",
+        "det": "ppocrv3-det-prune",
+        "rec": "ppocrv2-rec-float",
+    }
+    assert default_pick([far]) is None
+    path = tmp_path / "records.json"
+    shutil.copyfile(RECORDS_JSON, path)
+    report = {
+        "machine": {"cpu": "test"},
+        "settings": {"threads": 2, "limit": None},
+        "rows": rows,
+        "default_pick": default_pick(rows),
+    }
+    record_bench_metrics(report, path)
+    assert load_defaults(path) == {"det": "ppocrv3-det-prune", "rec": "ppocrv2-rec-float"}
