@@ -98,7 +98,7 @@ def rec_cmd(
     """Accuracy and 1 - normalized edit distance of a recognizer on cropped words."""
     from slimocr.eval.readers import load_rec_dataset
     from slimocr.eval.runner import run_rec_eval
-    from slimocr.infer.pipeline import resolve_charset
+    from slimocr.infer.pipeline import model_input_height, resolve_charset
     from slimocr.infer.rec import TextRecognizer
     from slimocr.infer.session import OnnxSession
     from slimocr.zoo.registry import resolve_model
@@ -111,6 +111,7 @@ def rec_cmd(
             session,
             charset=resolve_charset(charset, session),
             batch_size=batch_size,
+            image_height=model_input_height(session, 32),  # PP-OCRv6 files fix 48
             image_width=image_width,
         )
 

@@ -63,7 +63,10 @@ def check_parity(
         from slimocr.charset import charset_from_json
 
         charset = charset_from_json(sess.get_modelmeta().custom_metadata_map["charset"])
-    return _check_rec(model, lambda x: sess.run(None, {name: x})[0], data, limit, charset)
+    dims = sess.get_inputs()[0].shape
+    height = dims[2] if len(dims) == 4 and isinstance(dims[2], int) else 32  # v6: fixed 48
+    run = lambda x: sess.run(None, {name: x})[0]  # noqa: E731
+    return _check_rec(model, run, data, limit, charset, height)
 
 
 def _check_det(model: nn.Module, run: Any, data: str | Path, limit: int | None) -> dict[str, Any]:
@@ -92,7 +95,12 @@ def _check_det(model: nn.Module, run: Any, data: str | Path, limit: int | None) 
 
 
 def _check_rec(
-    model: nn.Module, run: Any, data: str | Path, limit: int | None, charset: list[str]
+    model: nn.Module,
+    run: Any,
+    data: str | Path,
+    limit: int | None,
+    charset: list[str],
+    height: int = 32,
 ) -> dict[str, Any]:
     from slimocr.eval.readers import load_rec_dataset
     from slimocr.eval.rec_metrics import RecMetrics
@@ -106,8 +114,8 @@ def _check_rec(
         img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
         if img is None:
             continue
-        width = max(320, int(np.ceil(32 * img.shape[1] / img.shape[0])))
-        x = resize_norm_img(img, 32, width)[0][None]
+        width = max(320, int(np.ceil(height * img.shape[1] / img.shape[0])))
+        x = resize_norm_img(img, height, width)[0][None]
         texts = {}
         for key, probs in (("torch", model(torch.from_numpy(x)).numpy()), ("ort", run(x))):
             texts[key] = ctc_greedy_decode(probs, charset)[0][0]
