@@ -105,3 +105,41 @@ def test_prepare_places_quantizers_and_skips_lstm():
         skip=lambda m: m is not None and type(m).__name__ == "CTCHead",
     )
     assert quant_summary(model)["float_modules"] == ["encoder.lstm", "head.fc1", "head.fc2"]
+
+
+@pytest.mark.parametrize("reparam", [True, False])
+def test_qat_trains_folded_weights_at_their_pre_fold_scale(reparam: bool):
+    from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
+    from slimocr.compress.quant.layers import QuantMixin
+
+    net = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 1))
+    bn = net[1]
+    with torch.no_grad():
+        net[0].weight.fill_(0.5)
+        bn.weight.copy_(torch.tensor([0.01, 10.0]))  # γ/σ = 0.01 and 10 (σ = 1)
+        bn.running_var.fill_(1.0 - bn.eps)
+    x = torch.randn(4, 2, 3, 3)
+    with torch.no_grad():
+        ref = net.eval()(x)
+    cfg = QuantConfig(pact=False, bn_reparam=reparam)
+    q = prepare_qat(net, cfg)
+    calibrate(q, [x], cfg=cfg)
+    conv = q[0]
+    assert isinstance(conv, QuantMixin)
+    folded = conv.weight.detach().clone()  # readers see the folded weights either way
+    assert folded[:, 0, 0, 0].tolist() == pytest.approx([0.005, 5.0])
+    with torch.no_grad():
+        assert torch.allclose(q.eval()(x), ref, atol=0.1)
+    trained = [p for p in q.parameters() if p.dim() == 4 and p.shape[0] == 2]
+    assert len(trained) == 1
+    assert trained[0].detach()[:, 0, 0, 0].tolist() == pytest.approx(
+        [0.5, 0.5] if reparam else [0.005, 5.0]
+    )
+    opt = torch.optim.Adam(q.parameters(), lr=1e-3)
+    q.train()(x).sum().backward()
+    opt.step()
+    change = (conv.weight.detach() - folded).abs()[:, 0, 0, 0]
+    if reparam:  # Adam's ~lr step on the pre-fold weights, scaled by the factor
+        assert change.tolist() == pytest.approx([1e-5, 1e-2], rel=0.05)
+    else:  # the same ~lr step for both channels, 20% of the small channel's weight
+        assert change.tolist() == pytest.approx([1e-3, 1e-3], rel=0.05)

@@ -51,6 +51,10 @@ class QuantConfig:
             module is dropped: ONNX Runtime then runs conv + ReLU as one ``QLinearConv``
             instead of ``QLinearConv → DequantizeLinear → Relu → QuantizeLinear``, and the
             grid is twice as fine. False: the ReLU stays a float op between Q/DQ pairs.
+        bn_reparam: train a folded conv's weights at their pre-fold scale (the BatchNorm factor
+            ``γ/σ`` applied as a frozen per-channel multiplier, :class:`~.fold.ChannelScale`),
+            so that Adam's step is relative to the float weights, as in float finetuning with
+            frozen BatchNorm. False: the folded weights themselves are trained.
     """
 
     weight_bits: int = 8
@@ -66,6 +70,7 @@ class QuantConfig:
     skip_names: tuple[str, ...] = ()
     quantize_model_output: bool = False
     fuse_relu: bool = True
+    bn_reparam: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skip_types", tuple(self.skip_types))

@@ -86,8 +86,12 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
-def fold_conv_bn(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
-    """Fold ``bn`` (running statistics) into ``conv`` in place, adding a bias if it had none."""
+def fold_conv_bn(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> torch.Tensor:
+    """Fold ``bn`` (running statistics) into ``conv`` in place, adding a bias if it had none.
+
+    Returns:
+        The per-output-channel factor ``γ/σ`` the weights were multiplied by.
+    """
     assert bn.running_var is not None and bn.running_mean is not None
     gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_var)
     beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_var)
@@ -102,6 +106,7 @@ def fold_conv_bn(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> No
         conv.bias = nn.Parameter(new_bias.detach().clone())
     else:
         conv.bias.copy_(new_bias)
+    return factor.detach().clone()
 
 
 def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
@@ -114,11 +119,42 @@ def fold_batchnorm(model: nn.Module) -> list[tuple[str, str]]:
     >>> fold_batchnorm(net)
     [('0', '1')]
     """
-    pairs = find_conv_bn_pairs(model)
-    for conv_name, bn_name in pairs:
+    return sorted(fold_batchnorm_factors(model))
+
+
+def fold_batchnorm_factors(model: nn.Module) -> dict[tuple[str, str], torch.Tensor]:
+    """:func:`fold_batchnorm`, returning each folded pair's per-channel factor ``γ/σ``."""
+    factors = {}
+    for conv_name, bn_name in find_conv_bn_pairs(model):
         conv = model.get_submodule(conv_name)
         bn = model.get_submodule(bn_name)
-        fold_conv_bn(conv, bn)  # type: ignore[arg-type]
+        factors[(conv_name, bn_name)] = fold_conv_bn(conv, bn)  # type: ignore[arg-type]
         parent, attr = _parent(model, bn_name)
         setattr(parent, attr, nn.Identity())
-    return pairs
+    return factors
+
+
+class ChannelScale(nn.Module):
+    """Weight parametrization ``w = raw · factor`` with a frozen per-output-channel factor.
+
+    QAT trains folded convolutions. Folding multiplies a channel's weights by ``γ/σ``, which
+    spans 0 to ~34 in the PP-OCRv3 detector; Adam moves every parameter by about the learning
+    rate whatever its scale, so a channel whose folded weights are 1e-3 would change by
+    several times its own size within a hundred steps. Training ``raw`` (the weights at their
+    pre-fold scale) with the factor applied on the fly is exactly the float model with frozen
+    BatchNorm under Adam, while every reader of ``conv.weight`` (quantizers, export) still sees
+    the folded weights. Channels with a factor of (almost) zero keep factor 1.
+    """
+
+    def __init__(self, factor: torch.Tensor, axis: int, ndim: int) -> None:
+        super().__init__()
+        shape = [1] * ndim
+        shape[axis] = -1
+        safe = torch.where(factor.abs() < 1e-6, torch.ones_like(factor), factor)
+        self.register_buffer("factor", safe.reshape(shape).clone())
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw * self.factor
+
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight / self.factor

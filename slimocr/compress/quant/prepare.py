@@ -12,10 +12,11 @@ from typing import Any
 
 import torch.fx as fx
 from torch import nn
+from torch.nn.utils import parametrize
 
 from slimocr.compress.quant.config import QuantConfig
 from slimocr.compress.quant.fake_quant import ActQuant
-from slimocr.compress.quant.fold import _parent, fold_batchnorm, trace
+from slimocr.compress.quant.fold import ChannelScale, _parent, fold_batchnorm_factors, trace
 from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
 from slimocr.compress.quant.pact import PACTClip
 from slimocr.errors import ConfigError
@@ -196,11 +197,17 @@ def prepare_qat(
         The same model object, fake-quantized.
     """
     cfg = cfg or QuantConfig()
-    if fold_bn:
-        fold_batchnorm(model)
+    factors = fold_batchnorm_factors(model) if fold_bn else {}
     replaced, _ = _replace_layers(model, cfg, _skip_predicate(model, cfg, skip))
     if not replaced:
         raise ValueError(f"{type(model).__name__}: no conv or linear layer to quantize")
+    if cfg.bn_reparam:
+        for (conv_name, _), factor in factors.items():
+            layer = replaced.get(conv_name)
+            if layer is not None:
+                axis = layer.WEIGHT_AXIS
+                scale = ChannelScale(factor, axis, layer.weight.dim())
+                parametrize.register_parametrization(layer, "weight", scale)  # type: ignore[arg-type]
     keep_float_out = as_predicate(float_output)
     graphs = trace(model)
     finals = (
@@ -237,6 +244,10 @@ def prepare_qat(
     return model
 
 
+def _type_name(module: nn.Module) -> str:
+    return parametrize.type_before_parametrizations(module).__name__
+
+
 def quant_summary(model: nn.Module) -> dict[str, Any]:
     """What is quantized: layer counts, float outputs, modules with float weights (LSTM...)."""
     layers = quant_layers(model)
@@ -251,8 +262,8 @@ def quant_summary(model: nn.Module) -> dict[str, Any]:
     return {
         "quantized_layers": len(layers),
         "by_type": {
-            t: sum(1 for _, m in layers if type(m).__name__ == t)
-            for t in sorted({type(m).__name__ for _, m in layers})
+            t: sum(1 for _, m in layers if _type_name(m) == t)
+            for t in sorted({_type_name(m) for _, m in layers})
         },
         "float_outputs": [n for n, m in layers if m.out_quant is None],
         "shared_inputs": sum(1 for _, m in layers if m.in_quant is None),
