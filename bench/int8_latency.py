@@ -18,7 +18,10 @@ from pathlib import Path
 
 
 def _runner(session, x):  # noqa: ANN001, ANN202
-    return lambda i: session.run(x)
+    def run(i: int) -> None:
+        session.run(x)
+
+    return run
 
 
 def main() -> None:

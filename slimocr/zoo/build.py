@@ -97,6 +97,22 @@ RECIPES: dict[str, ZooRecipe] = {
             "pact",
         ),
         ZooRecipe(
+            "ppocrv6s-det-ptq-int8",
+            "det",
+            "dbnet_ppocrv6s",
+            "rapidocr-ppocrv6s-det",
+            "recipes/quant_det_v6s_ptq.yaml",
+            "ptq",
+        ),
+        ZooRecipe(
+            "ppocrv6s-rec-ptq-int8",
+            "rec",
+            "svtr_ppocrv6s",
+            "rapidocr-ppocrv6s-rec",
+            "recipes/quant_rec_v6s_ptq.yaml",
+            "ptq",
+        ),
+        ZooRecipe(
             "ppocrv2-rec-pact-int8",
             "rec",
             "crnn_ppocrv2",

@@ -20,6 +20,7 @@ from slimocr.zoo.records import (
     load_records,
     verified_file,
 )
+from slimocr.zoo.registry import OFFICIAL_NAMES
 
 RECORDS = load_records()
 
@@ -34,8 +35,11 @@ def test_record_matches_its_shipped_file(name: str):
     meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     custom = meta.get_modelmeta().custom_metadata_map
     assert custom["kind"] == rec.kind
-    if rec.parent and not rec.parent.startswith("official-"):
-        assert rec.parent in RECORDS, f"{name}: parent {rec.parent} is not a zoo record"
+    if rec.parent:  # a zoo record, or an official/peer file named in the registry
+        known = set(RECORDS) | set(OFFICIAL_NAMES)
+        assert rec.parent in known, f"{name}: parent {rec.parent} is neither a record nor official"
+        if rec.parent in OFFICIAL_NAMES:
+            assert OFFICIAL_NAMES[rec.parent][0] == rec.kind
     if rec.recipe != "import":
         assert (Path(__file__).parents[2] / rec.recipe).is_file()
         assert rec.build.get("hardware", {}).get("cpu"), "build metrics must name the hardware"
