@@ -19,16 +19,6 @@ import torch
 from torch import nn
 
 
-def _session(path: str | Path, threads: int) -> Any:
-    import onnxruntime as ort
-
-    from slimocr.compress.quant.export import _session_options
-
-    return ort.InferenceSession(
-        str(path), _session_options(threads), providers=["CPUExecutionProvider"]
-    )
-
-
 @torch.no_grad()
 def check_parity(
     model: nn.Module,
@@ -54,19 +44,18 @@ def check_parity(
         ``{"n", "torch": metrics, "ort": metrics, "differ": n}`` where ``differ`` counts images
         with different boxes (det) or crops with different strings (rec).
     """
-    model.eval()
-    sess = _session(path, threads)
-    name = sess.get_inputs()[0].name
-    if kind == "det":
-        return _check_det(model, lambda x: sess.run(None, {name: x})[0], data, limit)
-    if charset is None:
-        from slimocr.charset import charset_from_json
+    from slimocr.infer.pipeline import model_input_height
+    from slimocr.infer.rec import charset_from_metadata
+    from slimocr.infer.session import OnnxSession
 
-        charset = charset_from_json(sess.get_modelmeta().custom_metadata_map["charset"])
-    dims = sess.get_inputs()[0].shape
-    height = dims[2] if len(dims) == 4 and isinstance(dims[2], int) else 32  # v6: fixed 48
-    run = lambda x: sess.run(None, {name: x})[0]  # noqa: E731
-    return _check_rec(model, run, data, limit, charset, height)
+    model.eval()
+    sess = OnnxSession(path, threads)
+    if kind == "det":
+        return _check_det(model, sess.run, data, limit)
+    if charset is None:
+        charset = charset_from_metadata(sess)
+    height = model_input_height(sess, 32)  # PP-OCRv6 files fix 48
+    return _check_rec(model, sess.run, data, limit, charset, height)
 
 
 def _check_det(model: nn.Module, run: Any, data: str | Path, limit: int | None) -> dict[str, Any]:

@@ -172,6 +172,12 @@ class ActQuant(nn.Module):
         return UNSIGNED_QMAX if self.unsigned else ACT_QMAX
 
     @property
+    def pact_reach(self) -> float:
+        """Largest threshold a PACT clip ``α`` allows, per unit of ``α``: ``qmax/(qmax+1)``
+        (the clip then never changes a quantized value, see :meth:`forward`)."""
+        return self.qmax / (self.qmax + 1.0)
+
+    @property
     def initialized(self) -> bool:
         return bool(self.state > 0)
 
@@ -186,7 +192,7 @@ class ActQuant(nn.Module):
         ``α·qmax/(qmax+1)`` under PACT (see :meth:`forward`)."""
         t = self.threshold().detach()
         if self.pact is not None:
-            t = torch.minimum(t, self.pact.alpha.detach() * (self.qmax / (self.qmax + 1.0)))
+            t = torch.minimum(t, self.pact.alpha.detach() * self.pact_reach)
         return torch.clamp(t, min=_EPS) / self.qmax
 
     @torch.no_grad()

@@ -139,34 +139,26 @@ def _sole_relus(
 ) -> dict[str, str]:
     """Quant layer → the ReLU module that alone consumes its output, in every trace, and is
     called nowhere else (so dropping that module changes no other path)."""
-    calls: dict[str, int] = {}
+    calls: dict[str, int] = {}  # call_module target → calls over all traces
     found: dict[str, set[str | None]] = {}
     for graph in graphs:
         for node in graph.nodes:
             if node.op != "call_module":
                 continue
             target = str(node.target)
-            if isinstance(model.get_submodule(target), nn.ReLU):
-                calls[target] = calls.get(target, 0) + 1
+            calls[target] = calls.get(target, 0) + 1
             if target in replaced:
                 found.setdefault(target, set()).add(_sole_relu_user(node, model))
-    per_graph = len(graphs)
     pairs = {
         layer: relus.pop()
         for layer, relus in found.items()
         if len(relus) == 1 and None not in relus
     }
-    # each such ReLU is called once per trace in which its layer runs
-    uses = {
-        layer: sum(
-            1 for g in graphs for n in g.nodes if n.op == "call_module" and n.target == layer
-        )
-        for layer in pairs
-    }
+    # each such ReLU is called once per trace in which its (unshared) layer runs
     return {
         layer: relu
         for layer, relu in pairs.items()
-        if calls.get(relu, 0) == uses[layer] and uses[layer] <= per_graph
+        if calls.get(relu, 0) == calls[layer] <= len(graphs)
     }
 
 

@@ -108,11 +108,10 @@ def calibrate(
             continue  # not run in eval mode (e.g. the DB threshold branch): set by training
         value = max(stats[name].result(), 1e-6)
         if q.pact is not None:
-            levels = q.qmax + 1.0
             if cfg.pact_init == "calib":  # α just above the grid's reach (see ActQuant.step)
-                q.pact.alpha.data.fill_(value * levels / q.qmax)
+                q.pact.alpha.data.fill_(value / q.pact_reach)
             else:
-                value = min(value, float(q.pact.alpha) * q.qmax / levels)
+                value = min(value, float(q.pact.alpha) * q.pact_reach)
         q.set_threshold(value)
         result[name] = value
     return result
