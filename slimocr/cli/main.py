@@ -9,7 +9,7 @@ from slimocr.cli.convert import export_cmd, import_cmd
 from slimocr.cli.evaluate import eval_app
 from slimocr.cli.ocr import ocr_cmd
 from slimocr.cli.prune import prune_cmd, sensitivity_cmd
-from slimocr.cli.quant import quant_cmd
+from slimocr.cli.quant import quant_cmd, quant_weights_cmd
 from slimocr.cli.train import train_cmd
 from slimocr.cli.zoo import zoo_app
 
@@ -26,6 +26,7 @@ app.command("export")(export_cmd)
 app.command("train")(train_cmd)
 app.command("bench")(bench_cmd)
 app.command("quant")(quant_cmd)
+app.command("quant-weights")(quant_weights_cmd)
 app.command("sensitivity")(sensitivity_cmd)
 app.command("prune")(prune_cmd)
 app.add_typer(eval_app, name="eval")

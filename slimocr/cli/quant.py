@@ -49,3 +49,31 @@ def quant_cmd(
             check_limit=check_limit,
         )
     typer.echo(json.dumps(report, indent=2, default=str))
+
+
+def quant_weights_cmd(
+    kind: str = typer.Argument(..., help="det or rec"),
+    model: str = typer.Argument(..., help="zoo name, official name or float .onnx file"),
+    out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write"),
+) -> None:
+    """Weight-only int8: store the conv/matmul weights as int8 (per output channel), compute
+    in float. About 4× smaller, the same speed as the float file (ONNX Runtime rebuilds the
+    float weights when it opens it); no data or training needed. Prints a JSON summary.
+    """
+    from slimocr.zoo.registry import resolve_model
+
+    if kind not in ("det", "rec"):
+        fail(f"kind must be det or rec, not {kind!r}")
+    try:
+        from slimocr.compress.quant.weight_only import weight_only_file
+    except ImportError:
+        fail("`slimocr quant-weights` needs the onnx package: pip install 'slimocr[train]'")
+    with CliErrors():
+        src = resolve_model(model, kind)
+        try:
+            weight_only_file(src, out, extra={"parent": model})
+        except ValueError as exc:
+            fail(f"{src}: {exc}")
+    summary = {"source": str(src), "out": str(out), "source_bytes": src.stat().st_size}
+    summary["out_bytes"] = out.stat().st_size
+    typer.echo(json.dumps(summary, indent=2))

@@ -36,7 +36,9 @@ class ZooRecipe:
         recipe: recipe id (``import`` for a plain float import; a YAML path for compression,
             relative to the repository root).
         method: how the YAML recipe runs: ``prune`` (:func:`slimocr.compress.prune.run_prune`),
-            ``ptq`` or ``pact`` (:func:`slimocr.compress.quant.recipe.run_quant`).
+            ``ptq`` or ``pact`` (:func:`slimocr.compress.quant.recipe.run_quant`); ``w8``
+            converts the parent's shipped file to weight-only int8
+            (:mod:`slimocr.compress.quant.weight_only`, recipe id ``weight-only-int8``).
         overrides: ``key=value`` overrides of the recipe.
     """
 
@@ -47,6 +49,11 @@ class ZooRecipe:
     recipe: str
     method: str = "import"
     overrides: tuple[str, ...] = ()
+
+
+WEIGHT_ONLY_RECIPE = "weight-only-int8"
+# recipe ids that name a built-in step rather than a YAML file
+BUILTIN_RECIPES = ("import", WEIGHT_ONLY_RECIPE)
 
 
 RECIPES: dict[str, ZooRecipe] = {
@@ -71,6 +78,14 @@ RECIPES: dict[str, ZooRecipe] = {
             "ppocrv3-det-float",
             "recipes/prune_det.yaml",
             "prune",
+        ),
+        ZooRecipe(
+            "ppocrv3-det-prune-w8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-prune",
+            WEIGHT_ONLY_RECIPE,
+            "w8",
         ),
         ZooRecipe(
             "ppocrv3-det-prune-ptq-int8",
@@ -111,6 +126,38 @@ RECIPES: dict[str, ZooRecipe] = {
             "rapidocr-ppocrv6s-rec",
             "recipes/quant_rec_v6s_ptq.yaml",
             "ptq",
+        ),
+        ZooRecipe(
+            "ppocrv6s-det-prune",
+            "det",
+            "dbnet_ppocrv6s",
+            "rapidocr-ppocrv6s-det",
+            "recipes/prune_det_v6s.yaml",
+            "prune",
+        ),
+        ZooRecipe(
+            "ppocrv6s-det-prune-w8",
+            "det",
+            "dbnet_ppocrv6s",
+            "ppocrv6s-det-prune",
+            WEIGHT_ONLY_RECIPE,
+            "w8",
+        ),
+        ZooRecipe(
+            "ppocrv6s-det-w8",
+            "det",
+            "dbnet_ppocrv6s",
+            "rapidocr-ppocrv6s-det",
+            WEIGHT_ONLY_RECIPE,
+            "w8",
+        ),
+        ZooRecipe(
+            "ppocrv6s-rec-w8",
+            "rec",
+            "svtr_ppocrv6s",
+            "rapidocr-ppocrv6s-rec",
+            WEIGHT_ONLY_RECIPE,
+            "w8",
         ),
         ZooRecipe(
             "ppocrv2-rec-pact-int8",
@@ -207,11 +254,25 @@ def _build_quant(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
     return {"int8_kernels": report.get("int8_kernels")}
 
 
+def _build_w8(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
+    import onnx
+
+    from slimocr.compress.quant.weight_only import weight_only_file
+    from slimocr.zoo.registry import resolve_model
+
+    parent = resolve_model(recipe.parent, recipe.kind)  # sha256-verified
+    extra = {"kind": recipe.kind, "arch": recipe.arch, "parent": recipe.parent or ""}
+    weight_only_file(parent, out, extra={**extra, "recipe": recipe.recipe, "zoo_name": recipe.name})
+    meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    return {"weight_only": json.loads(meta["weight_only"])}
+
+
 BUILDERS: dict[str, Callable[[ZooRecipe, Path], dict[str, Any] | None]] = {
     "import": _build_import,
     "prune": _build_prune,
     "ptq": _build_quant,
     "pact": _build_quant,
+    "w8": _build_w8,
 }
 
 

@@ -26,7 +26,7 @@ from slimocr.compress.quant import (  # noqa: E402
     prepare_qat,
     quantize_lstm_dynamic,
 )
-from slimocr.compress.quant.export import ort_run  # noqa: E402
+from slimocr.compress.quant.export import ort_run, parity  # noqa: E402
 from slimocr.compress.quant.prepare import act_quantizers  # noqa: E402
 from slimocr.export.onnx_export import build_metadata  # noqa: E402
 
@@ -179,7 +179,10 @@ def test_recognizer_lstm_stays_float_and_can_go_dynamic_int8(tmp_path: Path):
             assert "QuantizeLinear" not in consumers.get(out, [])
     counts = optimized_op_counts(path)
     assert counts["LSTM"] == 2 and counts["QLinearConv"] == 31
+    # the CTC head's linears: DQ feeds MatMul directly, so ONNX Runtime runs them on int8
+    assert counts["MatMulIntegerToFloat"] == 2 and counts["FusedMatMul"] == 0
     x = np.random.default_rng(0).normal(size=(2, 3, 32, 80)).astype(np.float32)
+    assert parity(model, path, torch.from_numpy(x))["max_abs_diff"] < 1e-4
     dyn = quantize_lstm_dynamic(path, tmp_path / "rec_lstm8.onnx")
     assert int8_op_counts(dyn)["DynamicQuantizeLSTM"] == 2
     meta = {p.key: p.value for p in onnx.load(str(dyn)).metadata_props}

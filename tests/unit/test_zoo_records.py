@@ -12,6 +12,7 @@ import pytest
 
 from slimocr.errors import ModelFileError
 from slimocr.pretrained.official import sha256_file
+from slimocr.zoo.build import BUILTIN_RECIPES
 from slimocr.zoo.records import (
     FILES_DIR,
     RECORDS_JSON,
@@ -40,7 +41,7 @@ def test_record_matches_its_shipped_file(name: str):
         assert rec.parent in known, f"{name}: parent {rec.parent} is neither a record nor official"
         if rec.parent in OFFICIAL_NAMES:
             assert OFFICIAL_NAMES[rec.parent][0] == rec.kind
-    if rec.recipe != "import":
+    if rec.recipe not in BUILTIN_RECIPES:
         assert (Path(__file__).parents[2] / rec.recipe).is_file()
         assert rec.build.get("hardware", {}).get("cpu"), "build metrics must name the hardware"
 
@@ -101,7 +102,7 @@ def test_bench_numbers_go_into_the_records(tmp_path: Path):
     assert record_bench_metrics(quick, path) == []
 
 
-def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar(tmp_path: Path):
+def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_smallest_on_a_tie(tmp_path: Path):
     from slimocr.bench.table import default_pick, meets_accuracy_bar
     from slimocr.zoo.build import record_bench_metrics
 
@@ -115,6 +116,7 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar(tmp_p
         "e2e_ms": 100.0,
         "det_ms": 90.0,
         "rec_ms_per_crop": 9.0,
+        "size_mb": 10.66,
     }
     near = {
         **base,
@@ -123,6 +125,7 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar(tmp_p
         "det_hmean": 0.4188,
         "rec_acc": 0.5150,
         "e2e_ms": 80.0,
+        "size_mb": 4.4,
     }  # -0.46 det, -0.98 rec: within
     far = {
         **base,
@@ -141,6 +144,11 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar(tmp_p
         "det": "ppocrv3-det-prune",
         "rec": "ppocrv2-rec-float",
     }
+    small = {**near, "name": "small", "rec": "ppocrv2-rec-pact-int8", "e2e_ms": 83.0}
+    small["size_mb"] = 3.0  # 3.75% slower than near: a tie, and smaller
+    assert meets_accuracy_bar(small, base) and small["meets_accuracy_bar"]
+    assert default_pick([*rows, {**small, "e2e_ms": 84.5}])["pipeline"] == "near"  # 5.6%: no tie
+    assert default_pick([*rows, small])["pipeline"] == "small"
     assert default_pick([far]) is None
     path = tmp_path / "records.json"
     shutil.copyfile(RECORDS_JSON, path)

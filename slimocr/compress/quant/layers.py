@@ -129,6 +129,11 @@ class QuantMixin:
         b = export_dequant(self._frozen[2], self._frozen[3], 0) if len(self._frozen) > 2 else None
         return w, b
 
+    def _export_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        """The op on :meth:`_exported_params` (layers that store their weight differently for
+        the graph override both)."""
+        return self._float_op(x, w, b)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_quant is not None:
             x = self.in_quant(x)
@@ -138,7 +143,7 @@ class QuantMixin:
             assert self.out_quant is not None
             return self._integer_forward(x, self.out_quant.step())
         elif self._frozen is not None:
-            y = self._float_op(x, *self._exported_params())
+            y = self._export_op(x, *self._exported_params())
         else:
             y = self._float_op(x, *self.quantized_params())
         return self.out_quant(y) if self.out_quant is not None else y
@@ -238,6 +243,20 @@ class QuantLinear(QuantMixin, nn.Linear):
 
     def _float_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         return F.linear(x, w, b)
+
+    def _exported_params(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # The graph stores the int8 weight transposed ([in, out], scales along axis 1) so that
+        # its DequantizeLinear feeds the MatMul directly: with a Transpose in between, ONNX
+        # Runtime's QDQ fusion does not apply and the layer runs as a float matmul behind a
+        # dequantization on every call.
+        assert self._frozen is not None
+        w_t = export_dequant(self._frozen[0].t().contiguous(), self._frozen[1], 1)
+        b = export_dequant(self._frozen[2], self._frozen[3], 0) if len(self._frozen) > 2 else None
+        return w_t, b
+
+    def _export_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        y = torch.matmul(x, w)
+        return y if b is None else y + b
 
 
 QUANT_TYPES: dict[type[nn.Module], type[QuantMixin]] = {
