@@ -134,6 +134,18 @@ def _check_literal(value: Any, tp: Any, where: str) -> None:
         raise ConfigError(f"{where}: {value!r} is not one of {list(allowed)}")
 
 
+def _as_float(value: Any, where: str) -> float:
+    # YAML reads 2e-5 (no dot in the mantissa) as a string: accept any numeric text
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expected a number, got {value!r}")
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
@@ -148,7 +160,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
-        return _coerce(value, non_none[0], where)
+        for arg in non_none[:-1]:  # the first member type that takes the value
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        return _coerce(value, non_none[-1], where)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -166,8 +183,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         (arg,) = typing.get_args(tp)
         return [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    if tp is float:
+        return _as_float(value, where)
     if (
         tp in (int, str, bool)
         and not isinstance(value, tp)

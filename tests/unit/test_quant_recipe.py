@@ -58,6 +58,18 @@ def test_overrides_and_errors(tmp_path: Path):
         recipe_from_dict({**base, "train": {"data": {"train": "x"}, "stepz": 3}})
     with pytest.raises(ConfigError, match="top level"):
         recipe_from_dict({**base, "train": {"data": {"train": "x"}, "model": "m"}})
+    assert load_quant_recipe(RECIPES / "quant_det_pact.yaml").teacher == "parent"
+    official = load_quant_recipe(RECIPES / "quant_det_prune_pact.yaml", ["teacher=official"])
+    assert official.teacher == "official"
+    with pytest.raises(ConfigError, match="teacher"):
+        recipe_from_dict({**base, "teacher": "grandparent"})
+    # YAML reads 2e-5 as text; a number field takes it, and refuses what is not a number
+    lr = load_quant_recipe(RECIPES / "quant_det_pact.yaml", ["train.optim.lr=2e-5"])
+    assert train_config(lr).optim.lr == 2e-5
+    with pytest.raises(ConfigError, match=r"optim\.lr: expected a number"):
+        train_config(load_quant_recipe(RECIPES / "quant_det_pact.yaml", ["train.optim.lr=fast"]))
+    with pytest.raises(ConfigError, match="expected a number"):
+        recipe_from_dict({**base, "calib": {"percentile": True}})
     with pytest.raises(ConfigError, match="calib.method"):
         recipe_from_dict({**base, "calib": {"method": "kl"}})
     with pytest.raises(ConfigError, match="train"):

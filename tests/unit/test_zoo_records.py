@@ -102,7 +102,9 @@ def test_bench_numbers_go_into_the_records(tmp_path: Path):
     assert record_bench_metrics(quick, path) == []
 
 
-def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_smallest_on_a_tie(tmp_path: Path):
+def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_smallest_on_a_tie(
+    tmp_path: Path,
+):
     from slimocr.bench.table import default_pick, meets_accuracy_bar
     from slimocr.zoo.build import record_bench_metrics
 

@@ -62,6 +62,10 @@ class QuantRecipe:
         calib: calibration data and method.
         train: PACT QAT settings (TrainConfig fields except kind and model).
         export: file settings.
+        teacher: with ``train.teacher: pretrained``, whom the QAT distills from: ``parent`` (the
+            model being quantized, in float) or ``official`` (the unpruned float model with
+            the official weights: a pruned parent then also learns back toward the model it
+            was pruned from).
     """
 
     kind: Literal["det", "rec"]
@@ -74,6 +78,7 @@ class QuantRecipe:
     calib: CalibConfig = field(default_factory=CalibConfig)
     train: dict[str, Any] | None = None
     export: ExportConfig = field(default_factory=ExportConfig)
+    teacher: Literal["parent", "official"] = "parent"
 
 
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantRecipe:
@@ -248,8 +253,14 @@ def run_quant(
     report["calib"] = {"images": len(batches), "seconds": round(time.perf_counter() - t0, 1)}
     extra: dict[str, Any] = {}
     if tcfg is not None:
-        report["train"] = _train(model, parent, tcfg, qcfg, resume, recipe.export.use_best)
+        teacher = parent
+        if recipe.teacher == "official":
+            from slimocr.models import create_model
+
+            teacher = create_model(recipe.model, pretrained=True).eval()
+        report["train"] = _train(model, teacher, tcfg, qcfg, resume, recipe.export.use_best)
         extra["train_steps"] = report["train"]["step"]
+        extra["teacher"] = recipe.teacher
     model.eval()
     out = Path(out)
     meta = _metadata(recipe, method, recipe_id, model, qcfg, extra)
@@ -272,7 +283,7 @@ def run_quant(
 
 def _train(
     model: nn.Module,
-    parent: nn.Module,
+    teacher_model: nn.Module,
     tcfg: Any,
     qcfg: QuantConfig,
     resume: bool,
@@ -283,7 +294,7 @@ def _train(
     from slimocr.train.schedule import make_scheduler
     from slimocr.train.trainer import Trainer
 
-    teacher = parent if tcfg.teacher == "pretrained" else None
+    teacher = teacher_model if tcfg.teacher == "pretrained" else None
     trainer = Trainer(tcfg, model=model, teacher=teacher)
     # α gets its own decay: replace the Trainer's single-group optimizer before fit()
     groups = param_groups(model, tcfg.optim.weight_decay, qcfg.pact_decay)
