@@ -273,7 +273,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             "",
             f"Accuracy bar: det hmean within {bar['det_hmean_points']} point and rec accuracy "
             f"within {bar['rec_acc_points']} point of {BASELINE}. Default pick (fastest zoo "
-            "row end to end that meets it): "
+            f"row end to end that meets it; rows within {100 * SPEED_TIE:.0f}% of the fastest "
+            "tie and the smallest wins): "
             + (report["default_pick"] or {}).get("pipeline", "none")
             + ".",
         ]

@@ -136,6 +136,14 @@ RECIPES: dict[str, ZooRecipe] = {
             "prune",
         ),
         ZooRecipe(
+            "ppocrv6s-det-prune-ptq-int8",
+            "det",
+            "dbnet_ppocrv6s",
+            "ppocrv6s-det-prune",
+            "recipes/quant_det_v6s_prune_ptq.yaml",
+            "ptq",
+        ),
+        ZooRecipe(
             "ppocrv6s-det-prune-w8",
             "det",
             "dbnet_ppocrv6s",
