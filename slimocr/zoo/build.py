@@ -263,16 +263,13 @@ def _build_quant(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
 
 
 def _build_w8(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
-    import onnx
-
     from slimocr.compress.quant.weight_only import weight_only_file
     from slimocr.zoo.registry import resolve_model
 
     parent = resolve_model(recipe.parent, recipe.kind)  # sha256-verified
     extra = {"kind": recipe.kind, "arch": recipe.arch, "parent": recipe.parent or ""}
-    weight_only_file(parent, out, extra={**extra, "recipe": recipe.recipe, "zoo_name": recipe.name})
-    meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
-    return {"weight_only": json.loads(meta["weight_only"])}
+    extra.update(recipe=recipe.recipe, zoo_name=recipe.name)
+    return {"weight_only": weight_only_file(parent, out, extra=extra)}
 
 
 BUILDERS: dict[str, Callable[[ZooRecipe, Path], dict[str, Any] | None]] = {

@@ -106,11 +106,13 @@ def weight_only_int8(
     return model, {"weights": converted, "values": values}
 
 
-def weight_only_file(src: str | Path, dst: str | Path, extra: dict[str, str] | None = None) -> Path:
+def weight_only_file(
+    src: str | Path, dst: str | Path, extra: dict[str, str] | None = None
+) -> dict[str, object]:
     """Read ``src``, convert its weights (:func:`weight_only_int8`), write ``dst`` atomically.
 
     The metadata is kept; ``precision`` becomes ``w8`` and ``weight_only`` records the
-    summary (plus ``extra``).
+    summary (plus ``extra``), which is also returned.
 
     Raises:
         ModelFileError: ``src`` is missing or not an ONNX model.
@@ -124,7 +126,8 @@ def weight_only_file(src: str | Path, dst: str | Path, extra: dict[str, str] | N
     compact_graph(model)
     meta = {p.key: p.value for p in model.metadata_props}
     meta["precision"] = "w8"
-    meta["weight_only"] = json.dumps({"bits": 8, "granularity": "per-channel abs-max", **summary})
+    described = {"bits": 8, "granularity": "per-channel abs-max", **summary}
+    meta["weight_only"] = json.dumps(described)
     meta.update(extra or {})
     set_metadata(model, meta)
     onnx.checker.check_model(model)
@@ -132,4 +135,4 @@ def weight_only_file(src: str | Path, dst: str | Path, extra: dict[str, str] | N
     tmp = dst.with_name(dst.name + ".tmp")
     onnx.save(model, str(tmp))
     tmp.replace(dst)
-    return dst
+    return described
