@@ -162,3 +162,40 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_small
     }
     record_bench_metrics(report, path)
     assert load_defaults(path) == {"det": "ppocrv3-det-prune", "rec": "ppocrv2-rec-float"}
+
+
+def test_bench_rows_are_related_to_their_own_reference():
+    from slimocr.bench.table import BASELINE, default_pick, relate_to_references
+
+    def row(name: str, det: float, rec: float, ms: float, mb: float, **kw: str) -> dict:
+        return {
+            "name": name,
+            "group": "zoo",
+            "det": "d",
+            "rec": "r",
+            "det_hmean": det,
+            "rec_acc": rec,
+            "e2e_ms": ms,
+            "size_mb": mb,
+            **kw,
+        }
+
+    v6 = {"reference": "rapidocr-ppocrv6-small"}
+    rows = [
+        row(BASELINE, 0.4234, 0.5248, 80.0, 10.0),
+        row("v3-small", 0.4200, 0.5200, 60.0, 3.0),
+        {**row("rapidocr-ppocrv6-small", 0.4330, 0.7545, 160.0, 30.0), "group": "peer"},
+        row("v6-fast", 0.4320, 0.7500, 50.0, 7.5, **v6),  # within v6 bar, faster than v3-small
+        row("v6-lossy", 0.4220, 0.7463, 40.0, 7.5, **v6),  # -1.10 det against v6
+        row("orphan", 0.5, 0.8, 10.0, 1.0, reference="not-measured"),
+    ]
+    relate_to_references(rows)
+    by = {x["name"]: x for x in rows}
+    assert by["v3-small"]["reference"] == BASELINE
+    assert by["v3-small"]["speedup_e2e"] == pytest.approx(80 / 60)
+    assert by["v6-fast"]["speedup_e2e"] == pytest.approx(3.2)
+    assert by["v6-fast"]["compression"] == pytest.approx(4.0)
+    assert by["v6-fast"]["meets_accuracy_bar"] and not by["v6-lossy"]["meets_accuracy_bar"]
+    assert by["orphan"]["speedup_e2e"] is None and by["orphan"]["meets_accuracy_bar"] is None
+    # v6 rows, whatever their speed, are not default candidates: the default is the v3/v2 pick
+    assert default_pick(rows)["pipeline"] == "v3-small"
