@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -31,6 +30,7 @@ from torch.utils.data import Dataset
 from slimocr.data.rec_augment import RecAugment
 from slimocr.errors import ImageReadError, LabelError
 from slimocr.eval.readers import IGNORE_TEXTS, DetSample, RecSample, SampleList
+from slimocr.files import atomic_write
 from slimocr.infer.crop import crop_quad
 from slimocr.infer.image import load_image
 from slimocr.infer.rec import resize_norm_img as _infer_resize_norm_img
@@ -305,9 +305,7 @@ def _crop_size(quad: np.ndarray) -> tuple[int, int]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def _plan_crops(

@@ -12,8 +12,6 @@ parent model, recipe and the SlimOCR version.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from torch import nn
 
 import slimocr
 from slimocr.charset import charset_to_json
+from slimocr.files import atomic_write
 from slimocr.models.registry import ModelSpec
 
 # Output names of the official inference files, kept so that our files are drop-in replacements.
@@ -174,10 +173,8 @@ def export_onnx(
             1: "frames",
         }
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -195,9 +192,5 @@ def export_onnx(
         onnx.checker.check_model(proto)
         set_metadata(proto, metadata)
         onnx.save(proto, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+
+    return atomic_write(out, write)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from slimocr.errors import ModelFileError
+from slimocr.files import atomic_write
 from slimocr.models.registry import model_spec
 from slimocr.pretrained.graph_importer import load_graph_weights, onnx_graph_layers
 from slimocr.pretrained.importer import load_paddle_weights, onnx_constants
@@ -23,16 +23,7 @@ def cache_dir() -> Path:
 
 def atomic_torch_save(obj: object, path: Path) -> None:
     """Write with torch.save to a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def import_official(name: str, out: Path | None = None, force: bool = False) -> Path:

@@ -18,8 +18,6 @@ architecture and shrinks those layers to the spec (empty tensors of the right sh
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from slimocr.errors import ModelFileError
+from slimocr.files import atomic_write
 
 SPEC_FORMAT = 1
 WEIGHTS_FILE = "weights.pt"
@@ -111,24 +110,11 @@ def rebuild_pruned(arch: str, spec: Mapping[str, Any]) -> nn.Module:
     return apply_channel_spec(create_model(arch, pretrained=False), _modules_of(spec))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write JSON so that a reader (or a kill) never sees half a file."""
     path = Path(path)
     text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path
 
 
@@ -145,7 +131,7 @@ def save_pruned(
     """
     out_dir = Path(out_dir)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: torch.save(state, tmp))
+    atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: torch.save(state, tmp))
     doc = {"format": SPEC_FORMAT, "arch": arch, **dict(extra or {}), "modules": channel_spec(model)}
     write_json_atomic(out_dir / SPEC_FILE, doc)
     return out_dir

@@ -13,7 +13,6 @@ LSTMs stay float in QAT (ARCHITECTURE.md: the PyTorch QAT-to-ONNX path for LSTM 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
@@ -26,6 +25,7 @@ from torch import nn
 
 from slimocr.compress.quant.prepare import export_mode
 from slimocr.export.onnx_export import compact_graph, export_onnx, set_metadata
+from slimocr.files import atomic_write
 
 INT8_KERNELS = (
     "QLinearConv",
@@ -163,9 +163,5 @@ def quantize_lstm_dynamic(src: str | Path, dst: str | Path, reduce_range: bool =
         compact_graph(out)
         set_metadata(out, meta)
         onnx.save(out, str(staged))
-        fd, tmp_out = tempfile.mkstemp(dir=dst.parent, prefix=dst.name, suffix=".tmp")
-        os.close(fd)
-        shutil.copyfile(staged, tmp_out)
-        os.chmod(tmp_out, 0o644)
-        os.replace(tmp_out, dst)
+        atomic_write(dst, lambda tmp_out: shutil.copyfile(staged, tmp_out))
     return dst

@@ -27,6 +27,7 @@ from onnx import helper, numpy_helper
 
 from slimocr.errors import ModelFileError
 from slimocr.export.onnx_export import compact_graph, set_metadata
+from slimocr.files import atomic_write
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
@@ -131,8 +132,5 @@ def weight_only_file(
     meta.update(extra or {})
     set_metadata(model, meta)
     onnx.checker.check_model(model)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    onnx.save(model, str(tmp))
-    tmp.replace(dst)
+    atomic_write(dst, lambda tmp: onnx.save(model, tmp))
     return described
