@@ -22,6 +22,7 @@ from torch import nn
 
 import slimocr
 from slimocr.charset import charset_to_json
+from slimocr.export.rewrite import merge_db_upsampling
 from slimocr.files import atomic_write
 from slimocr.models.registry import ModelSpec
 
@@ -188,6 +189,8 @@ def export_onnx(
                 dynamo=False,
             )
         proto = onnx.load(tmp)
+        if kind == "det":
+            merge_db_upsampling(proto)
         compact_graph(proto)
         onnx.checker.check_model(proto)
         set_metadata(proto, metadata)
