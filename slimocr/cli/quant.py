@@ -71,9 +71,10 @@ def quant_weights_cmd(
     with CliErrors():
         src = resolve_model(model, kind)
         try:
-            weight_only_file(src, out, extra={"parent": model})
+            converted = weight_only_file(src, out, extra={"parent": model})
         except ValueError as exc:
             fail(f"{src}: {exc}")
     summary = {"source": str(src), "out": str(out), "source_bytes": src.stat().st_size}
     summary["out_bytes"] = out.stat().st_size
+    summary["weight_only"] = converted
     typer.echo(json.dumps(summary, indent=2))

@@ -138,6 +138,7 @@ def export_onnx(
     metadata: dict[str, str],
     sample_shape: tuple[int, int, int, int] | None = None,
     opset: int = DEFAULT_OPSET,
+    rewrite: bool = True,
 ) -> Path:
     """Export ``model`` (put in eval mode) to ``out``, written atomically.
 
@@ -150,6 +151,8 @@ def export_onnx(
         sample_shape: the trace input's shape (default 1×3×640×640 det, 1×3×H×320 rec with H
             the registered input height, else 32).
         opset: ONNX opset (>= 13).
+        rewrite: apply the exact speed rewrites of :mod:`slimocr.export.rewrite` (detectors:
+            the DB head's transposed convolutions as 1×1 convolutions + ``DepthToSpace``).
     """
     if kind not in OUTPUT_NAMES:
         raise ValueError(f"kind must be 'det' or 'rec', not {kind!r}")
@@ -189,7 +192,7 @@ def export_onnx(
                 dynamo=False,
             )
         proto = onnx.load(tmp)
-        if kind == "det":
+        if kind == "det" and rewrite:
             merge_db_upsampling(proto)
         compact_graph(proto)
         onnx.checker.check_model(proto)

@@ -97,3 +97,21 @@ def test_bias_only_and_bad_files_refused(tmp_path) -> None:
     with pytest.raises(ModelFileError, match="bad.onnx"):
         weight_only_file(bad, tmp_path / "out.onnx")
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_cli_prints_the_conversion_summary(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from slimocr.cli.main import app
+
+    src, dst = tmp_path / "float.onnx", tmp_path / "w8.onnx"
+    onnx.save(_model(np.random.default_rng(3)), str(src))
+    result = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(dst)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["out_bytes"] == dst.stat().st_size < summary["source_bytes"]
+    assert summary["weight_only"]["weights"] == 2 and summary["weight_only"]["bits"] == 8
+    bad = CliRunner().invoke(app, ["quant-weights", "det", str(tmp_path / "none.onnx"), "-o", "x"])
+    assert bad.exit_code != 0 and "none.onnx" in bad.output
