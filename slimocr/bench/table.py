@@ -22,7 +22,7 @@ from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.infer.pipeline import OCR
 from slimocr.pretrained.official import sha256_file
-from slimocr.zoo.registry import resolve_model
+from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
 
 BASELINE = "slimocr-float"
 DET_BAR_POINTS = 0.5  # det hmean, points of percent below the float pair
@@ -54,23 +54,9 @@ class BenchRow:
     reference: str | None = None
 
 
-PEERS: tuple[BenchRow, ...] = (
-    BenchRow(
-        "rapidocr-ppocrv4-mobile",
-        "rapidocr-ppocrv4-det",
-        "rapidocr-ppocrv4-rec",
-        48,
-        "peer",
-        "PP-OCRv4 mobile as RapidOCR 1.4 ships it",
-    ),
-    BenchRow(
-        "rapidocr-ppocrv6-small",
-        "rapidocr-ppocrv6s-det",
-        "rapidocr-ppocrv6s-rec",
-        48,
-        "peer",
-        "PP-OCRv6 small, RapidOCR 3.10's default",
-    ),
+PEERS: tuple[BenchRow, ...] = tuple(
+    BenchRow(str(p["name"]), str(p["det"]), str(p["rec"]), p["rec_height"], "peer", str(p["note"]))  # type: ignore[arg-type]
+    for p in PEER_PIPELINES
 )
 
 

@@ -11,11 +11,14 @@ from slimocr.cli.common import CliErrors, fail
 
 
 def ocr_cmd(
-    images: list[Path] = typer.Argument(..., help="image files"),
+    images: list[Path] = typer.Argument(..., help="image files or folders of images"),
     det_model: str | None = typer.Option(None, "--det-model", help="zoo name or .onnx path"),
     rec_model: str | None = typer.Option(None, "--rec-model", help="zoo name or .onnx path"),
     model: str | None = typer.Option(
-        None, "--model", help="zoo pair prefix, e.g. 'ppocrv3-det-float,ppocrv2-rec-float'"
+        None,
+        "--model",
+        help="a pipeline (benchmark row, e.g. 'slimocr-v6s-ptq', 'rapidocr-ppocrv6-small') "
+        "or 'DET,REC' (two zoo names or paths)",
     ),
     charset: Path | None = typer.Option(None, help="charset file, if the rec model has none"),
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads"),
@@ -31,19 +34,30 @@ def ocr_cmd(
 ) -> None:
     """Print every text line of each IMAGE with its box and confidence.
 
-    A bad image gets one error line and a non-zero exit; the other images are still processed.
+    A folder stands for the image files in it (by name; not its subfolders). A bad image gets
+    one error line and a non-zero exit; the other images are still processed.
     """
     from slimocr.infer.pipeline import OCR
+    from slimocr.zoo.registry import resolve_pipeline
 
-    if model is not None:
-        parts = [p.strip() for p in model.split(",")]
-        if len(parts) != 2:
-            fail("--model takes 'DET,REC' (two zoo names or paths)")
-        det_model, rec_model = parts
+    rec_height = None
+    if (det_model or rec_model) and model is not None:
+        fail("give --model, or --det-model / --rec-model, not both")
     with CliErrors():
+        if model is not None and "," in model:
+            parts = [p.strip() for p in model.split(",")]
+            if len(parts) != 2:
+                fail("--model takes a pipeline name or 'DET,REC' (two zoo names or paths)")
+            det_model, rec_model = parts
+        elif model is not None:
+            entry = resolve_pipeline(model)
+            det_model, rec_model = str(entry["det"]), str(entry["rec"])
+            rec_height = entry.get("rec_height")
+        images, missing = expand_images(images)
         engine = OCR(
             det_model=det_model,
             rec_model=rec_model,
+            rec_image_height=rec_height,  # type: ignore[arg-type]
             charset=charset,
             threads=threads,
             det_limit_side_len=limit_side_len,
@@ -52,7 +66,9 @@ def ocr_cmd(
             unclip_ratio=unclip_ratio,
             drop_score=drop_score,
         )
-    failures = 0
+    failures = len(missing)
+    for message in missing:
+        typer.echo(f"error: {message}", err=True)
     for source, result in engine.ocr_many(images):
         if isinstance(result, Exception):
             failures += 1
@@ -70,6 +86,31 @@ def ocr_cmd(
             _draw(Path(source), result, draw, single=len(images) == 1)
     if failures:
         raise typer.Exit(1)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def expand_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Replace each folder by its image files (sorted by name, by suffix, no subfolders).
+
+    Returns:
+        ``(images, problems)``: the paths to read (files as given, whatever their suffix), and
+        one message per folder that holds no image file.
+    """
+    images: list[Path] = []
+    problems: list[str] = []
+    for path in paths:
+        if not path.is_dir():
+            images.append(path)
+            continue
+        found = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not found:
+            problems.append(f"{path}: folder holds no image file ({', '.join(IMAGE_SUFFIXES)})")
+        images.extend(found)
+    return images, problems
 
 
 def _draw(source: Path, result: object, draw: Path, single: bool) -> None:

@@ -23,7 +23,7 @@ from slimocr.infer.rec import TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, TextLine
 from slimocr.infer.session import OnnxSession
 from slimocr.pretrained.official import official_available, official_path
-from slimocr.zoo.registry import resolve_model
+from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
 ImageInput = str | Path | bytes | np.ndarray
 
@@ -125,6 +125,18 @@ class OCR:
             image_height=rec_image_height or model_input_height(rec_session, 32),
         )
         self.drop_score = drop_score
+
+    @classmethod
+    def from_pipeline(cls, name: str, **kwargs: object) -> OCR:
+        """The OCR of a named pipeline: a zoo pipeline (``slimocr-v6s-ptq``; the benchmark's
+        rows) or a peer's (``rapidocr-ppocrv6-small``); ``kwargs`` as for :class:`OCR`.
+
+        Raises:
+            ModelFileError: unknown pipeline name, or a model of it cannot be loaded.
+        """
+        entry = resolve_pipeline(name)
+        kwargs.setdefault("rec_image_height", entry.get("rec_height"))
+        return cls(entry["det"], entry["rec"], **kwargs)  # type: ignore[arg-type]
 
     def __call__(self, image: ImageInput) -> OCRResult:
         """Read all the text lines of one image.

@@ -1,8 +1,9 @@
-"""Model names → verified files.
+"""Model names → verified files, pipeline names → model pairs.
 
 A model is named by a zoo record name (``slimocr zoo list``), by ``official-ppocrv3-det`` /
 ``official-ppocrv2-rec`` (the unmodified PP-OCR files from their PyPI package), or by a path to an
-ONNX file.
+ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimocr-float``,
+``slimocr-v6s-ptq``, …) or a peer's (``rapidocr-ppocrv6-small``, …).
 """
 
 from __future__ import annotations
@@ -23,6 +24,42 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "rapidocr-ppocrv6s-det": ("det", "ppocrv6s_det"),
     "rapidocr-ppocrv6s-rec": ("rec", "ppocrv6s_rec"),
 }
+
+
+# The peers' float pipelines as RapidOCR ships them (their packages installed with --no-deps).
+# ``rec_height``: the recognizer's input height where the file does not fix it.
+PEER_PIPELINES: tuple[dict[str, object], ...] = (
+    {
+        "name": "rapidocr-ppocrv4-mobile",
+        "det": "rapidocr-ppocrv4-det",
+        "rec": "rapidocr-ppocrv4-rec",
+        "rec_height": 48,
+        "note": "PP-OCRv4 mobile as RapidOCR 1.4 ships it",
+    },
+    {
+        "name": "rapidocr-ppocrv6-small",
+        "det": "rapidocr-ppocrv6s-det",
+        "rec": "rapidocr-ppocrv6s-rec",
+        "rec_height": 48,
+        "note": "PP-OCRv6 small, RapidOCR 3.10's default",
+    },
+)
+
+
+def resolve_pipeline(name: str) -> dict[str, object]:
+    """The entry (``det``, ``rec``, optional ``rec_height``) of a zoo or peer pipeline.
+
+    Raises:
+        ModelFileError: no pipeline has that name.
+    """
+    from slimocr.zoo.records import load_pipelines
+
+    pipelines = [*load_pipelines(), *PEER_PIPELINES]
+    for entry in pipelines:
+        if entry["name"] == name:
+            return dict(entry)
+    known = ", ".join(str(p["name"]) for p in pipelines)
+    raise ModelFileError(f"{name}: unknown pipeline (known: {known}; or give DET,REC models)")
 
 
 def default_model(kind: Kind) -> str:

@@ -1,0 +1,64 @@
+"""``slimocr ocr``: folders of images, pipelines named by their benchmark row."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slimocr.cli.main import app
+from slimocr.pretrained.official import official_available
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
+
+
+def _ocr(*args: str):  # noqa: ANN202
+    return CliRunner().invoke(app, ["ocr", *args])
+
+
+def test_a_folder_stands_for_its_images(tmp_path: Path) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "b.png")
+    shutil.copy(SAMPLE, folder / "a.PNG")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "sub").mkdir()
+    shutil.copy(SAMPLE, folder / "sub" / "c.png")
+    result = _ocr(str(folder))
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.output.splitlines() if line.startswith("# ")]
+    assert [h.split(":")[0] for h in headers] == [f"# {folder / 'a.PNG'}", f"# {folder / 'b.png'}"]
+
+
+def test_an_empty_folder_is_an_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = _ocr(str(tmp_path / "empty"), str(SAMPLE))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'empty'}: folder holds no image file" in result.output
+    assert f"# {SAMPLE}" in result.output  # the other image is still read
+
+
+def test_model_names_a_pipeline() -> None:
+    named = _ocr(str(SAMPLE), "--model", "slimocr-float", "--json")
+    pair = _ocr(str(SAMPLE), "--model", "ppocrv3-det-float,ppocrv2-rec-float", "--json")
+    assert named.exit_code == 0, named.output
+    assert named.output.count("\n") == 1 and '"text"' in named.output
+    strip = [line.split('"elapsed_ms"')[0] for line in (named.output, pair.output)]
+    assert strip[0] == strip[1]  # the same two models, the same lines
+    unknown = _ocr(str(SAMPLE), "--model", "slimocr-nothing")
+    assert unknown.exit_code != 0
+    assert "slimocr-nothing: unknown pipeline" in unknown.output
+    assert "slimocr-v6s-ptq" in unknown.output  # the known names are listed
+    both = _ocr(str(SAMPLE), "--model", "slimocr-float", "--det-model", "ppocrv3-det-float")
+    assert both.exit_code != 0 and "not both" in both.output
+
+
+@pytest.mark.skipif(not official_available("ppocrv4_rec"), reason="rapidocr_onnxruntime absent")
+def test_peer_pipeline_gets_its_recognizer_height() -> None:
+    from slimocr.infer.pipeline import OCR
+
+    engine = OCR.from_pipeline("rapidocr-ppocrv4-mobile")
+    assert engine.recognizer.image_height == 48
+    assert _ocr(str(SAMPLE), "--model", "rapidocr-ppocrv4-mobile").exit_code == 0
