@@ -121,6 +121,28 @@ def test_foreign_table_is_refused(tmp_path):
         merge_tables([json.loads(out.read_text()), other])
 
 
+def test_foreign_table_is_a_clear_error():
+    from slimocr.compress.prune.sensitivity import SensitivityMismatch
+    from slimocr.errors import SlimOCRError
+
+    assert issubclass(SensitivityMismatch, SlimOCRError)  # one error line from the CLI
+
+
+def test_a_group_whose_pruned_model_fails_is_named(tmp_path):
+    from slimocr.errors import ConfigError
+
+    def evaluate(model):  # the unpruned model runs; a pruned c3 breaks a later reshape
+        if model.c3.out_channels != 4:
+            raise RuntimeError("shape '[1, 4, 64]' is invalid for input of size 128")
+        return 1.0
+
+    out = tmp_path / "t.json"
+    with pytest.raises(ConfigError, match="group c3 pruned at ratio 0.25 no longer runs"):
+        _run(out, evaluate)
+    saved = json.loads(out.read_text())
+    assert [p["ratio"] for p in saved["groups"]["c1"]["points"]] == list(RATIOS)  # kept
+
+
 def test_heat_map_is_written(tmp_path):
     from slimocr.compress.prune.sensitivity import plot_sensitivity
 

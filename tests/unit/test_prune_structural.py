@@ -134,3 +134,23 @@ def test_channels_to_prune_rounding():
     assert channels_to_prune(1, 0.9) == 0
     with pytest.raises(ValueError):
         channels_to_prune(8, 1.5)
+
+
+def test_attention_qkv_is_left_alone_and_the_encoder_width_still_prunes():
+    import torch
+
+    from slimocr.compress.prune.structural import StructuralPruner, default_ignored_layers
+    from slimocr.models.necks.svtr_encoder import SVTREncoder
+
+    torch.manual_seed(0)
+    enc = SVTREncoder(16, dims=24, depth=1, num_heads=2).eval()
+    x = torch.randn(1, 16, 1, 10)
+    ignored = default_ignored_layers(enc, skip_first=0)
+    assert enc.blocks[0].attn.qkv in ignored
+    pruner = StructuralPruner(enc, x, ignored_layers=ignored)
+    assert not any("qkv" in g for g in pruner.prunable)
+    width = [g for g in pruner.prunable if g.startswith("shortcut")]
+    assert width, pruner.prunable
+    StructuralPruner(enc, x, ratios={width[0]: 0.5}, ignored_layers=ignored).step()
+    assert enc.blocks[0].attn.qkv.out_features == 72  # q, k, v of 2 heads × 12 untouched
+    assert enc(x).shape[:2] == (1, 10)

@@ -32,13 +32,14 @@ from torch import nn
 from slimocr.compress.prune.measure import count_macs, per_layer_macs
 from slimocr.compress.prune.spec import write_json_atomic
 from slimocr.compress.prune.structural import StructuralPruner
+from slimocr.errors import ConfigError
 
 TABLE_FORMAT = 1
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 Evaluate = Callable[[nn.Module], float]
 
 
-class SensitivityMismatch(ValueError):
+class SensitivityMismatch(ConfigError, ValueError):
     """An existing table was made with another model, metric, ratios or evaluation setup."""
 
 
@@ -208,7 +209,13 @@ def analyze_sensitivity(
             StructuralPruner(
                 pruned, example_inputs, ratios={name: ratio}, **_on_copy(kwargs, model, pruned)
             ).step()
-            value = float(evaluate(pruned))
+            try:
+                value = float(evaluate(pruned))
+            except RuntimeError as exc:  # a shape the pruned layers no longer fit
+                raise ConfigError(
+                    f"group {name} pruned at ratio {ratio:g} no longer runs ({exc}); leave it out "
+                    "of pruning (ignored layers) — the table so far is saved and resumes"
+                ) from exc
             entry["points"].append(
                 {
                     "ratio": float(ratio),

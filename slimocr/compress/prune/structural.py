@@ -74,8 +74,15 @@ def first_convs(module: nn.Module, n: int) -> list[nn.Module]:
 
 
 def default_ignored_layers(model: nn.Module, skip_first: int = 4) -> list[nn.Module]:
-    """The layers the original recipe never prunes: the first convs of ``model.backbone``."""
-    return first_convs(getattr(model, "backbone", model), skip_first)
+    """The layers never pruned: the first convs of ``model.backbone`` (as the original recipe)
+    and the children a module names in its ``fixed_output_layers`` (outputs with a layout the
+    pruner cannot see, e.g. attention's per-head q/k/v projection)."""
+    fixed = [
+        getattr(m, child)
+        for m in model.modules()
+        for child in getattr(m, "fixed_output_layers", ())
+    ]
+    return first_convs(getattr(model, "backbone", model), skip_first) + fixed
 
 
 def example_input(arch: str, batch: int = 1) -> torch.Tensor:

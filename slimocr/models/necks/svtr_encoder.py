@@ -18,7 +18,13 @@ from slimocr.models.layers import ConvBNAct
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with one fused q/k/v projection (Paddle's layout)."""
+    """Multi-head self-attention with one fused q/k/v projection (Paddle's layout).
+
+    The q/k/v projection's outputs are laid out by head, so channel pruning leaves them alone
+    (``fixed_output_layers``); the residual width it reads and ``proj`` writes may shrink.
+    """
+
+    fixed_output_layers = ("qkv",)
 
     def __init__(self, dims: int, num_heads: int) -> None:
         super().__init__()
@@ -30,11 +36,13 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dims, dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, t, c = x.shape
-        qkv = self.qkv(x).reshape(n, t, 3, self.num_heads, c // self.num_heads)
+        n, t, _ = x.shape
+        qkv = self.qkv(x)
+        d = qkv.shape[-1] // 3  # attention width (the input's may be pruned narrower)
+        qkv = qkv.reshape(n, t, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each N×heads×T×head_dim
         attn = torch.softmax((q * self.scale) @ k.transpose(-2, -1), dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(n, t, c))
+        return self.proj((attn @ v).transpose(1, 2).reshape(n, t, d))
 
 
 class TransformerBlock(nn.Module):
