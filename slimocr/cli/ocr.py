@@ -38,34 +38,29 @@ def ocr_cmd(
     one error line and a non-zero exit; the other images are still processed.
     """
     from slimocr.infer.pipeline import OCR
-    from slimocr.zoo.registry import resolve_pipeline
 
-    rec_height = None
     if (det_model or rec_model) and model is not None:
         fail("give --model, or --det-model / --rec-model, not both")
+    options = {
+        "charset": charset,
+        "threads": threads,
+        "det_limit_side_len": limit_side_len,
+        "det_limit_type": limit_type,
+        "box_thresh": box_thresh,
+        "unclip_ratio": unclip_ratio,
+        "drop_score": drop_score,
+    }
     with CliErrors():
-        if model is not None and "," in model:
+        images, missing = expand_images(images)
+        if model is None:
+            engine = OCR(det_model=det_model, rec_model=rec_model, **options)  # type: ignore[arg-type]
+        elif "," in model:
             parts = [p.strip() for p in model.split(",")]
             if len(parts) != 2:
                 fail("--model takes a pipeline name or 'DET,REC' (two zoo names or paths)")
-            det_model, rec_model = parts
-        elif model is not None:
-            entry = resolve_pipeline(model)
-            det_model, rec_model = str(entry["det"]), str(entry["rec"])
-            rec_height = entry.get("rec_height")
-        images, missing = expand_images(images)
-        engine = OCR(
-            det_model=det_model,
-            rec_model=rec_model,
-            rec_image_height=rec_height,  # type: ignore[arg-type]
-            charset=charset,
-            threads=threads,
-            det_limit_side_len=limit_side_len,
-            det_limit_type=limit_type,
-            box_thresh=box_thresh,
-            unclip_ratio=unclip_ratio,
-            drop_score=drop_score,
-        )
+            engine = OCR(det_model=parts[0], rec_model=parts[1], **options)  # type: ignore[arg-type]
+        else:
+            engine = OCR.from_pipeline(model, **options)
     failures = len(missing)
     for message in missing:
         typer.echo(f"error: {message}", err=True)

@@ -41,7 +41,7 @@ def _is_up2(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
         return False
     if node.input[1] not in inits or (len(node.input) > 2 and node.input[2] not in inits):
         return False
-    return len(numpy_helper.to_array(inits[node.input[1]]).shape) == 4
+    return len(inits[node.input[1]].dims) == 4
 
 
 def _weight_bias(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]):  # noqa: ANN202
