@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 import torch.fx as fx
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -89,9 +91,25 @@ def _replace_layers(
     return replaced, kept_float
 
 
+def _zero_pad(node: fx.Node) -> bool:
+    """A constant zero ``F.pad``: its output holds the input's values and zeros, which every
+    quantization grid holds exactly, so it can share the input's quantizer."""
+    if node.target not in (F.pad, torch._C._nn.pad):
+        return False
+    mode = node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant")
+    value = node.kwargs.get("value", node.args[3] if len(node.args) > 3 else None)
+    return mode == "constant" and not value
+
+
 def _producer(node: Any, model: nn.Module) -> str | None:
-    """The quant layer whose output ``node`` is (through Identity/Dropout), else None."""
-    while isinstance(node, fx.Node) and node.op == "call_module":
+    """The quant layer whose output ``node`` is (through Identity/Dropout and constant zero
+    padding), else None."""
+    while isinstance(node, fx.Node) and node.op in ("call_module", "call_function"):
+        if node.op == "call_function":
+            if not _zero_pad(node):
+                return None
+            node = node.args[0]
+            continue
         module = model.get_submodule(node.target)
         if isinstance(module, QuantMixin):
             return str(node.target)
