@@ -7,7 +7,11 @@ pipeline runs them, on IC15 test images):
    input is replaced by the dequantized copy that already exists for the next convolution, and
    the SE gates (clip outputs in [0, 1]) get a uint8 quantizer (step 1/255), so that ONNX
    Runtime fuses ``QLinearAdd`` / ``QLinearMul``. This changes the numerics (the files are not
-   evaluated here); it only measures what fusing those ops could buy.
+   evaluated here); it only measures what fusing those ops could buy;
+3. with ``--v6-before FILE``: that int8 v6-small detector (a file exported before
+   :func:`slimocr.export.rewrite.fold_pads`, whose stem pads run as float ``Pad`` nodes between
+   dequantize and quantize) against the shipped one, e.g.
+   ``git show 6be3a8c:slimocr/zoo/files/ppocrv6s-det-ptq-int8.onnx > v6_before.onnx``.
 
     python bench/det_graph_ab.py --data ../shared/data/ic15_det_test \
         --out docs/results/det_graph_ab.json
@@ -85,6 +89,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--v6-before", type=Path, default=None, help="older int8 v6 detector")
     args = ap.parse_args()
 
     import cv2
@@ -116,6 +121,8 @@ def main() -> None:
         onnx.save(proto, str(path))
         files[f"v6 int8, int8 {label}"] = path
 
+    if args.v6_before is not None:
+        files["v6 int8, before the pad fold"] = args.v6_before
     images = [cv2.imread(str(s.image)) for s in load_det_dataset(args.data)[: args.images]]
     detectors = {k: TextDetector(p, threads=args.threads) for k, p in files.items()}
     timers = time_rows(
@@ -137,6 +144,10 @@ def main() -> None:
         },
         "int8_islands_rewired": changed,
     }
+    if args.v6_before is not None:
+        report["pad_fold_speedup_v6"] = round(
+            ms["v6 int8, before the pad fold"] / ms["v6 int8 (zoo file)"], 3
+        )
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
