@@ -56,9 +56,10 @@ def quant_weights_cmd(
     model: str = typer.Argument(..., help="zoo name, official name or float .onnx file"),
     out: Path = typer.Option(..., "--out", "-o", help="ONNX file to write"),
 ) -> None:
-    """Weight-only int8: store the conv/matmul weights as int8 (per output channel), compute
-    in float. About 4× smaller, the same speed as the float file (ONNX Runtime rebuilds the
-    float weights when it opens it); no data or training needed. Prints a JSON summary.
+    """Weight-only int8: int8 conv/matmul weights, float compute; about 4× smaller.
+
+    The same speed as the float file (ONNX Runtime rebuilds the float weights when it opens
+    it); no data or training needed. Prints a JSON summary.
     """
     from slimocr.zoo.registry import resolve_model
 
