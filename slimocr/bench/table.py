@@ -55,7 +55,7 @@ class BenchRow:
 
 
 PEERS: tuple[BenchRow, ...] = tuple(
-    BenchRow(str(p["name"]), str(p["det"]), str(p["rec"]), p["rec_height"], "peer", str(p["note"]))  # type: ignore[arg-type]
+    BenchRow(p.name, p.det, p.rec, p.rec_height, "peer", p.note, p.reference)
     for p in PEER_PIPELINES
 )
 
@@ -65,7 +65,7 @@ def zoo_rows() -> list[BenchRow]:
     from slimocr.zoo.records import load_pipelines
 
     return [
-        BenchRow(p["name"], p["det"], p["rec"], None, "zoo", p.get("note", ""), p.get("reference"))
+        BenchRow(p.name, p.det, p.rec, p.rec_height, "zoo", p.note, p.reference)
         for p in load_pipelines()
     ]
 

@@ -135,8 +135,8 @@ class OCR:
             ModelFileError: unknown pipeline name, or a model of it cannot be loaded.
         """
         entry = resolve_pipeline(name)
-        kwargs.setdefault("rec_image_height", entry.get("rec_height"))
-        return cls(entry["det"], entry["rec"], **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("rec_image_height", entry.rec_height)
+        return cls(entry.det, entry.rec, **kwargs)  # type: ignore[arg-type]
 
     def __call__(self, image: ImageInput) -> OCRResult:
         """Read all the text lines of one image.

@@ -194,7 +194,7 @@ def save_records(
     """Write the records file (sorted, stable formatting, so diffs stay readable)."""
     data = {
         "defaults": defaults,
-        "pipelines": load_pipelines(path),
+        "pipelines": [p.to_json() for p in load_pipelines(path)],
         "records": [asdict(records[k]) for k in sorted(records)],
     }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

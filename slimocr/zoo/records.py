@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from slimocr.errors import ConfigError
 from slimocr.pretrained.official import verify_sha256
 
 FILES_DIR = Path(__file__).parent / "files"
@@ -49,11 +50,55 @@ def load_defaults(path: Path = RECORDS_JSON) -> dict[str, str]:
     return dict(json.loads(path.read_text(encoding="utf-8"))["defaults"])
 
 
-def load_pipelines(path: Path = RECORDS_JSON) -> list[dict[str, str]]:
-    """Named detector + recognizer pairs of the zoo (the benchmark's rows)."""
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
+
+    Attributes:
+        name: the pipeline's name (``slimocr-v6s-ptq``).
+        det: detector model (zoo or official name).
+        rec: recognizer model (zoo or official name).
+        rec_height: the recognizer's input height where its file does not fix it.
+        note: what it is, for the benchmark table.
+        reference: the pipeline its ratios and accuracy bar are measured against (None: the
+            float v3/v2 pair).
+    """
+
+    name: str
+    det: str
+    rec: str
+    rec_height: int | None = None
+    note: str = ""
+    reference: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The records-file form (fields at their default left out)."""
+        out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
+        if self.rec_height is not None:
+            out["rec_height"] = self.rec_height
+        if self.note:
+            out["note"] = self.note
+        if self.reference is not None:
+            out["reference"] = self.reference
+        return out
+
+
+def load_pipelines(path: Path = RECORDS_JSON) -> list[PipelineSpec]:
+    """Named detector + recognizer pairs of the zoo (the benchmark's rows).
+
+    Raises:
+        ConfigError: an entry lacks ``name``/``det``/``rec`` or has an unknown field.
+    """
     if not path.exists():
         return []
-    return list(json.loads(path.read_text(encoding="utf-8")).get("pipelines", []))
+    entries = json.loads(path.read_text(encoding="utf-8")).get("pipelines", [])
+    pipelines = []
+    for i, entry in enumerate(entries):
+        try:
+            pipelines.append(PipelineSpec(**entry))
+        except TypeError as exc:
+            raise ConfigError(f"{path}: pipeline entry {i} ({entry}): {exc}") from None
+    return pipelines
 
 
 def verified_file(record: ZooRecord) -> Path:

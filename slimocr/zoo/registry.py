@@ -13,6 +13,7 @@ from typing import Literal
 
 from slimocr.errors import ModelFileError
 from slimocr.pretrained.official import official_path
+from slimocr.zoo.records import PipelineSpec
 
 Kind = Literal["det", "rec"]
 
@@ -28,26 +29,26 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
 
 # The peers' float pipelines as RapidOCR ships them (their packages installed with --no-deps).
 # ``rec_height``: the recognizer's input height where the file does not fix it.
-PEER_PIPELINES: tuple[dict[str, object], ...] = (
-    {
-        "name": "rapidocr-ppocrv4-mobile",
-        "det": "rapidocr-ppocrv4-det",
-        "rec": "rapidocr-ppocrv4-rec",
-        "rec_height": 48,
-        "note": "PP-OCRv4 mobile as RapidOCR 1.4 ships it",
-    },
-    {
-        "name": "rapidocr-ppocrv6-small",
-        "det": "rapidocr-ppocrv6s-det",
-        "rec": "rapidocr-ppocrv6s-rec",
-        "rec_height": 48,
-        "note": "PP-OCRv6 small, RapidOCR 3.10's default",
-    },
+PEER_PIPELINES: tuple[PipelineSpec, ...] = (
+    PipelineSpec(
+        "rapidocr-ppocrv4-mobile",
+        "rapidocr-ppocrv4-det",
+        "rapidocr-ppocrv4-rec",
+        rec_height=48,
+        note="PP-OCRv4 mobile as RapidOCR 1.4 ships it",
+    ),
+    PipelineSpec(
+        "rapidocr-ppocrv6-small",
+        "rapidocr-ppocrv6s-det",
+        "rapidocr-ppocrv6s-rec",
+        rec_height=48,
+        note="PP-OCRv6 small, RapidOCR 3.10's default",
+    ),
 )
 
 
-def resolve_pipeline(name: str) -> dict[str, object]:
-    """The entry (``det``, ``rec``, optional ``rec_height``) of a zoo or peer pipeline.
+def resolve_pipeline(name: str) -> PipelineSpec:
+    """The zoo or peer pipeline called ``name``.
 
     Raises:
         ModelFileError: no pipeline has that name.
@@ -56,9 +57,9 @@ def resolve_pipeline(name: str) -> dict[str, object]:
 
     pipelines = [*load_pipelines(), *PEER_PIPELINES]
     for entry in pipelines:
-        if entry["name"] == name:
-            return dict(entry)
-    known = ", ".join(str(p["name"]) for p in pipelines)
+        if entry.name == name:
+            return entry
+    known = ", ".join(p.name for p in pipelines)
     raise ModelFileError(f"{name}: unknown pipeline (known: {known}; or give DET,REC models)")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from slimocr.errors import ModelFileError
+from slimocr.errors import ConfigError, ModelFileError
 from slimocr.pretrained.official import sha256_file
 from slimocr.zoo.build import BUILTIN_RECIPES
 from slimocr.zoo.records import (
@@ -21,7 +21,7 @@ from slimocr.zoo.records import (
     load_records,
     verified_file,
 )
-from slimocr.zoo.registry import OFFICIAL_NAMES
+from slimocr.zoo.registry import OFFICIAL_NAMES, PEER_PIPELINES, resolve_pipeline
 
 RECORDS = load_records()
 
@@ -50,7 +50,7 @@ def test_every_shipped_file_has_a_record_and_pipelines_use_records():
     shipped = {p.name for p in FILES_DIR.glob("*.onnx")}
     assert shipped == {r.file for r in RECORDS.values()}
     for pipe in load_pipelines():
-        assert RECORDS[pipe["det"]].kind == "det" and RECORDS[pipe["rec"]].kind == "rec"
+        assert RECORDS[pipe.det].kind == "det" and RECORDS[pipe.rec].kind == "rec"
     defaults = load_defaults()
     assert RECORDS[defaults["det"]].kind == "det" and RECORDS[defaults["rec"]].kind == "rec"
     assert json.loads(RECORDS_JSON.read_text())["records"]  # the file parses as written
@@ -199,3 +199,16 @@ def test_bench_rows_are_related_to_their_own_reference():
     assert by["orphan"]["speedup_e2e"] is None and by["orphan"]["meets_accuracy_bar"] is None
     # v6 rows, whatever their speed, are not default candidates: the default is the v3/v2 pick
     assert default_pick(rows)["pipeline"] == "v3-small"
+
+
+def test_pipelines_are_typed_and_a_bad_entry_names_the_file(tmp_path: Path):
+    pipe = resolve_pipeline("slimocr-v6s-ptq")
+    assert (pipe.det, pipe.rec) == ("ppocrv6s-det-ptq-int8", "ppocrv6s-rec-ptq-int8")
+    assert pipe.reference == "rapidocr-ppocrv6-small"
+    assert resolve_pipeline("rapidocr-ppocrv6-small") is PEER_PIPELINES[1]
+    with pytest.raises(ModelFileError, match="no-such-row: unknown pipeline"):
+        resolve_pipeline("no-such-row")
+    bad = tmp_path / "records.json"
+    bad.write_text(json.dumps({"pipelines": [{"name": "x", "det": "d", "recognizer": "r"}]}))
+    with pytest.raises(ConfigError, match=r"records\.json: pipeline entry 0"):
+        load_pipelines(bad)
