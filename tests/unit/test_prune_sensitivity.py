@@ -13,13 +13,14 @@ pytestmark = [needs_torch, pytest.mark.usefixtures("one_torch_thread")]
 RATIOS = (0.25, 0.5)
 
 
-def _tiny():
+def _tiny(fixed_c3: bool = False):
     import torch
     from torch import nn
 
     class Tiny(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            self.fixed_c3 = fixed_c3  # forward assumes c3 keeps its 4 channels
             self.c1 = nn.Conv2d(3, 8, 3, padding=1)
             self.bn1 = nn.BatchNorm2d(8)
             self.c2 = nn.Conv2d(8, 8, 3, padding=1)
@@ -29,7 +30,10 @@ def _tiny():
         def forward(self, x):
             y = torch.relu(self.bn1(self.c1(x)))
             y = y + self.c2(y)
-            return self.out(torch.relu(self.c3(y)))
+            z = torch.relu(self.c3(y))
+            if self.fixed_c3:
+                z = z.view(z.shape[0], 4, z.shape[2], z.shape[3])
+            return self.out(z)
 
     torch.manual_seed(0)
     return Tiny().eval()
@@ -55,14 +59,15 @@ def _evaluator(kill_after=None):
     return evaluate, calls
 
 
-def _run(out, evaluate, **kw):
+def _run(out, evaluate, fixed_c3: bool = False, **kw):
     import torch
 
     from slimocr.compress.prune.sensitivity import analyze_sensitivity
 
     kw.setdefault("pruner_kwargs", {"ignored_layers": []})
+    model = _tiny(fixed_c3)
     return analyze_sensitivity(
-        _tiny(), evaluate, out, torch.zeros(1, 3, 8, 8), RATIOS, arch="tiny", metric="m", **kw
+        model, evaluate, out, torch.zeros(1, 3, 8, 8), RATIOS, arch="tiny", metric="m", **kw
     )
 
 
@@ -131,16 +136,21 @@ def test_foreign_table_is_a_clear_error():
 def test_a_group_whose_pruned_model_fails_is_named(tmp_path):
     from slimocr.errors import ConfigError
 
-    def evaluate(model):  # the unpruned model runs; a pruned c3 breaks a later reshape
-        if model.c3.out_channels != 4:
-            raise RuntimeError("shape '[1, 4, 64]' is invalid for input of size 128")
-        return 1.0
-
-    out = tmp_path / "t.json"
+    out = tmp_path / "t.json"  # the unpruned model runs; a pruned c3 breaks the later view
     with pytest.raises(ConfigError, match="group c3 pruned at ratio 0.25 no longer runs"):
-        _run(out, evaluate)
+        _run(out, _evaluator()[0], fixed_c3=True)
     saved = json.loads(out.read_text())
     assert [p["ratio"] for p in saved["groups"]["c1"]["points"]] == list(RATIOS)  # kept
+
+
+def test_an_evaluation_error_is_not_blamed_on_a_group(tmp_path):
+    def evaluate(model):  # e.g. a data or runtime problem inside the evaluation itself
+        if model.c1.out_channels != 8:
+            raise RuntimeError("evaluation failed")
+        return 1.0
+
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        _run(tmp_path / "t.json", evaluate)
 
 
 def test_heat_map_is_written(tmp_path):

@@ -209,13 +209,15 @@ def analyze_sensitivity(
             StructuralPruner(
                 pruned, example_inputs, ratios={name: ratio}, **_on_copy(kwargs, model, pruned)
             ).step()
-            try:
-                value = float(evaluate(pruned))
-            except RuntimeError as exc:  # a shape the pruned layers no longer fit
+            try:  # a small forward first: a shape the pruned layers no longer fit
+                with torch.no_grad():
+                    pruned.eval()(example_inputs)
+            except RuntimeError as exc:
                 raise ConfigError(
                     f"group {name} pruned at ratio {ratio:g} no longer runs ({exc}); leave it out "
                     "of pruning (ignored layers) — the table so far is saved and resumes"
                 ) from exc
+            value = float(evaluate(pruned))
             entry["points"].append(
                 {
                     "ratio": float(ratio),
