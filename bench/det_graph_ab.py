@@ -31,12 +31,11 @@ def rewire_int8_islands(model, adds: bool, gates: bool) -> dict[str, int]:  # no
     import numpy as np
     from onnx import helper, numpy_helper
 
+    from slimocr.export.rewrite import graph_consumers
+
     graph = model.graph
     producer = {o: n for n in graph.node for o in n.output}
-    consumers = collections.defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    consumers = graph_consumers(graph)
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.array(1 / 255, np.float32), "gate_scale"),

@@ -29,6 +29,15 @@ def _attrs(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def graph_consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """Tensor name → the nodes that read it."""
+    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+    for node in graph.node:
+        for name in node.input:
+            consumers[name].append(node)
+    return consumers
+
+
 def _is_up2(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
     """A kernel-2 stride-2 transposed convolution without padding, groups or output shape,
     whose weight (and bias, if any) are stored constants."""
@@ -90,10 +99,7 @@ def merge_db_upsampling(model: onnx.ModelProto) -> int:
     """
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    consumers = graph_consumers(graph)
     outputs = {v.name for v in graph.output}
 
     def only_consumer(tensor: str) -> onnx.NodeProto | None:
@@ -287,10 +293,7 @@ def fold_pads(model: onnx.ModelProto) -> int:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
-    for node in graph.node:
-        for name in node.input:
-            consumers[name].append(node)
+    consumers = graph_consumers(graph)
     outputs = {v.name for v in graph.output}
 
     done = 0
