@@ -9,6 +9,7 @@ from typing import Any
 
 from slimocr.errors import ConfigError
 from slimocr.pretrained.official import verify_sha256
+from slimocr.zoo.registry import PipelineSpec
 
 FILES_DIR = Path(__file__).parent / "files"
 RECORDS_JSON = Path(__file__).parent / "records.json"
@@ -48,39 +49,6 @@ def load_defaults(path: Path = RECORDS_JSON) -> dict[str, str]:
     if not path.exists():
         return {"det": "official-ppocrv3-det", "rec": "official-ppocrv2-rec"}
     return dict(json.loads(path.read_text(encoding="utf-8"))["defaults"])
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
-
-    Attributes:
-        name: the pipeline's name (``slimocr-v6s-ptq``).
-        det: detector model (zoo or official name).
-        rec: recognizer model (zoo or official name).
-        rec_height: the recognizer's input height where its file does not fix it.
-        note: what it is, for the benchmark table.
-        reference: the pipeline its ratios and accuracy bar are measured against (None: the
-            float v3/v2 pair).
-    """
-
-    name: str
-    det: str
-    rec: str
-    rec_height: int | None = None
-    note: str = ""
-    reference: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The records-file form (fields at their default left out)."""
-        out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
-        if self.rec_height is not None:
-            out["rec_height"] = self.rec_height
-        if self.note:
-            out["note"] = self.note
-        if self.reference is not None:
-            out["reference"] = self.reference
-        return out
 
 
 def load_pipelines(path: Path = RECORDS_JSON) -> list[PipelineSpec]:

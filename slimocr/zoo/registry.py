@@ -8,12 +8,12 @@ ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from slimocr.errors import ModelFileError
 from slimocr.pretrained.official import official_path
-from slimocr.zoo.records import PipelineSpec
 
 Kind = Literal["det", "rec"]
 
@@ -25,6 +25,39 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "rapidocr-ppocrv6s-det": ("det", "ppocrv6s_det"),
     "rapidocr-ppocrv6s-rec": ("rec", "ppocrv6s_rec"),
 }
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
+
+    Attributes:
+        name: the pipeline's name (``slimocr-v6s-ptq``).
+        det: detector model (zoo or official name).
+        rec: recognizer model (zoo or official name).
+        rec_height: the recognizer's input height where its file does not fix it.
+        note: what it is, for the benchmark table.
+        reference: the pipeline its ratios and accuracy bar are measured against (None: the
+            float v3/v2 pair).
+    """
+
+    name: str
+    det: str
+    rec: str
+    rec_height: int | None = None
+    note: str = ""
+    reference: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The records-file form (fields at their default left out)."""
+        out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
+        if self.rec_height is not None:
+            out["rec_height"] = self.rec_height
+        if self.note:
+            out["note"] = self.note
+        if self.reference is not None:
+            out["reference"] = self.reference
+        return out
 
 
 # The peers' float pipelines as RapidOCR ships them (their packages installed with --no-deps).
