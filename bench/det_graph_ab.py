@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import tempfile
 from pathlib import Path
 
@@ -94,7 +93,7 @@ def main() -> None:
     import cv2
     import onnx
 
-    from slimocr.bench.latency import machine_info, time_rows
+    from slimocr.bench.latency import emit_report, machine_info, time_rows
     from slimocr.eval.readers import load_det_dataset
     from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.infer.det import TextDetector
@@ -147,10 +146,7 @@ def main() -> None:
         report["pad_fold_speedup_v6"] = round(
             ms["v6 int8, before the pad fold"] / ms["v6 int8 (zoo file)"], 3
         )
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from slimocr.bench.latency import emit_report
+
 
 def _counts(report: Path) -> dict[str, np.ndarray]:
     data = json.loads(report.read_text(encoding="utf-8"))
@@ -79,10 +81,7 @@ def main() -> None:
         "b": str(args.b),
         **bootstrap(_counts(args.a), _counts(args.b), args.samples),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit_report(result, args.out)
 
 
 if __name__ == "__main__":

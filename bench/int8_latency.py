@@ -12,7 +12,6 @@ the ReLU sits. ONNX Runtime, CPU provider, ``--threads`` threads, spinning off; 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from slimocr.bench.latency import machine_info, time_rows
+    from slimocr.bench.latency import emit_report, machine_info, time_rows
     from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
     from slimocr.compress.quant.export import optimized_op_counts
     from slimocr.compress.quant.ptq import det_calibration_batches
@@ -84,10 +83,7 @@ def main() -> None:
             for n, c in ops.items()
         },
     }
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    emit_report(result, args.out)
 
 
 if __name__ == "__main__":

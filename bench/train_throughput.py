@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +68,7 @@ def main() -> None:
 
     import torch
 
-    from slimocr.bench.latency import machine_info
+    from slimocr.bench.latency import emit_report, machine_info
     from slimocr.data.synth import SynthConfig, write_det_dataset, write_rec_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,9 +86,7 @@ def main() -> None:
                 "rec", rec, tmp / "r4", 32, args.steps, 2, args.threads, True
             ),
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    emit_report(result, args.out)
 
 
 if __name__ == "__main__":

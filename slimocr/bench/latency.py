@@ -6,10 +6,12 @@ again), so that drift of the machine's speed affects all rows alike and ratios s
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -82,3 +84,13 @@ def machine_info() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
     }
+
+
+def emit_report(report: dict[str, Any], out: Path | None = None) -> None:
+    """Print a measurement report as indented JSON and, given ``out``, write the same text
+    there (folders created)."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n", encoding="utf-8")
