@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
@@ -94,7 +93,7 @@ def _replace_layers(
 def _zero_pad(node: fx.Node) -> bool:
     """A constant zero ``F.pad``: its output holds the input's values and zeros, which every
     quantization grid holds exactly, so it can share the input's quantizer."""
-    if node.target not in (F.pad, torch._C._nn.pad):
+    if node.target is not F.pad:
         return False
     mode = node.kwargs.get("mode", node.args[2] if len(node.args) > 2 else "constant")
     value = node.kwargs.get("value", node.args[3] if len(node.args) > 3 else None)
