@@ -80,6 +80,8 @@ def test_several_output_channels_without_sigmoid() -> None:
     before = _run(model, x)
     assert merge_db_upsampling(model) == 1
     assert _ops(model) == ["Conv", "Relu", "Conv", "DepthToSpace"]
+    # dense 1×1 convs (a grouped one stays off ONNX Runtime's blocked-layout kernels)
+    assert all(a.name != "group" or a.i == 1 for n in model.graph.node for a in n.attribute)
     assert {t.name for t in model.graph.initializer}.isdisjoint({"w1", "b1", "w2"})
     after = _run(model, x)
     assert after.shape == before.shape == (1, 3, 12, 20)
