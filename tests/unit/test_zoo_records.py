@@ -212,3 +212,33 @@ def test_pipelines_are_typed_and_a_bad_entry_names_the_file(tmp_path: Path):
     bad.write_text(json.dumps({"pipelines": [{"name": "x", "det": "d", "recognizer": "r"}]}))
     with pytest.raises(ConfigError, match=r"records\.json: pipeline entry 0"):
         load_pipelines(bad)
+
+
+def test_bench_markdown_states_the_words_each_row_reads_per_image():
+    from slimocr.bench.table import BASELINE, relate_to_references, to_markdown
+
+    base = {
+        "group": "zoo",
+        "det": "d",
+        "rec": "r",
+        "det_hmean": 0.42,
+        "rec_acc": 0.52,
+        "det_ms": 50.0,
+        "rec_ms_per_crop": 7.0,
+        "size_mb": 10.0,
+        "det_mb": 2.0,
+        "rec_mb": 8.0,
+    }
+    rows = [
+        {**base, "name": BASELINE, "e2e_ms": 80.0, "e2e_words_per_image": 3.4},
+        {**base, "name": "older-report", "e2e_ms": 60.0},  # a report from before the column
+    ]
+    relate_to_references(rows)
+    machine = {"cpu": "cpu", "logical_cpus": 2, "onnxruntime": "x"}
+    settings = {"threads": 2, "repeats": 3, "timing_images": 50, "timing_crops": 300}
+    md = to_markdown({"machine": machine, "settings": settings, "rows": rows})
+    header = next(line for line in md.splitlines() if line.startswith("| pipeline"))
+    cells = {line.split(" | ")[0][2:]: line.split(" | ") for line in md.splitlines()[3:] if line}
+    col = header.split(" | ").index("words/img")
+    assert cells[BASELINE][col] == "3.40" and cells["older-report"][col] == "–"
+    assert cells["older-report"][col + 1] == "1.33×"  # speed-up follows the new column
