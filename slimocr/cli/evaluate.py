@@ -1,4 +1,5 @@
-"""``slimocr eval det|rec|e2e``: metrics and per-image predictions on a labelled set."""
+"""``slimocr eval det|rec|e2e``: metrics and per-image predictions on a labelled set (or, for
+``det --reference``, against what a reference detector finds)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import typer
 
 from slimocr.cli.common import CliErrors, write_json
 
-eval_app = typer.Typer(help="Evaluate models on a labelled set.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate models on a labelled set (det also against a reference detector).",
+    no_args_is_help=True,
+)
 
 DataOpt = typer.Option(..., "--data", help="dataset folder or label file")
 OutOpt = typer.Option(None, "--out", help="write metrics and per-image predictions (JSON)")
@@ -42,18 +46,21 @@ def det_cmd(
     box_thresh: float = typer.Option(0.6),
     unclip_ratio: float = typer.Option(1.5),
     limit: int | None = LimitOpt,
+    reference: str | None = typer.Option(
+        None,
+        help="score against what this detector (zoo name or .onnx) finds instead of the labels: "
+        "how closely MODEL reproduces it; --data may then be a folder of unlabelled images",
+    ),
 ) -> None:
-    """ICDAR 2015 precision / recall / hmean of a detector."""
+    """ICDAR 2015 precision / recall / hmean of a detector (against labels or a reference)."""
     from slimocr.eval.readers import load_det_dataset
-    from slimocr.eval.runner import run_det_eval
+    from slimocr.eval.runner import label_with_reference, run_det_eval
     from slimocr.infer.det import TextDetector
     from slimocr.zoo.registry import resolve_model
 
-    with CliErrors():
-        samples = load_det_dataset(data)[:limit]
-        path = resolve_model(model, "det")
+    def detector(name: str | None):  # noqa: ANN202
         det = TextDetector(
-            path,
+            resolve_model(name, "det"),
             threads=threads,
             limit_side_len=limit_side_len,
             limit_type=limit_type,
@@ -65,7 +72,16 @@ def det_cmd(
             res = det(img)
             return res.boxes, res.scores
 
-        report = run_det_eval(samples, detect)
+        return detect
+
+    with CliErrors():
+        path = resolve_model(model, "det")
+        if reference is None:
+            samples = load_det_dataset(data)[:limit]
+        else:
+            images = _det_images(data)[:limit]
+            samples = label_with_reference(images, detector(reference))
+        report = run_det_eval(samples, detector(model))
     _summary(
         report,
         data,
@@ -78,8 +94,25 @@ def det_cmd(
             "box_thresh": box_thresh,
             "unclip_ratio": unclip_ratio,
             "threads": threads,
+            **({"reference": reference} if reference is not None else {}),
         },
     )
+
+
+def _det_images(data: Path) -> list[Path]:
+    """The images of a labelled detection set, or of a plain folder of images."""
+    from slimocr.errors import LabelError
+    from slimocr.eval.readers import IMAGE_EXTS, load_det_dataset
+
+    try:
+        return [s.image for s in load_det_dataset(data)]
+    except LabelError:
+        if not data.is_dir():
+            raise
+    images = sorted(p for p in data.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not images:
+        raise LabelError(f"{data}: no labels and no images ({', '.join(sorted(IMAGE_EXTS))})")
+    return images
 
 
 @eval_app.command("rec")
