@@ -58,9 +58,9 @@ def det_cmd(
     from slimocr.infer.det import TextDetector
     from slimocr.zoo.registry import resolve_model
 
-    def detector(name: str | None):  # noqa: ANN202
+    def detector(file: Path):  # noqa: ANN202
         det = TextDetector(
-            resolve_model(name, "det"),
+            file,
             threads=threads,
             limit_side_len=limit_side_len,
             limit_type=limit_type,
@@ -80,8 +80,8 @@ def det_cmd(
             samples = load_det_dataset(data)[:limit]
         else:
             images = _det_images(data)[:limit]
-            samples = label_with_reference(images, detector(reference))
-        report = run_det_eval(samples, detector(model))
+            samples = label_with_reference(images, detector(resolve_model(reference, "det")))
+        report = run_det_eval(samples, detector(path))
     _summary(
         report,
         data,
@@ -100,18 +100,20 @@ def det_cmd(
 
 
 def _det_images(data: Path) -> list[Path]:
-    """The images of a labelled detection set, or of a plain folder of images."""
+    """The images of a labelled detection set, or of a plain folder of images (listed as
+    ``slimocr ocr`` lists a folder)."""
+    from slimocr.cli.ocr import IMAGE_SUFFIXES, expand_images
     from slimocr.errors import LabelError
-    from slimocr.eval.readers import IMAGE_EXTS, load_det_dataset
+    from slimocr.eval.readers import load_det_dataset
 
     try:
         return [s.image for s in load_det_dataset(data)]
     except LabelError:
         if not data.is_dir():
             raise
-    images = sorted(p for p in data.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not images:
-        raise LabelError(f"{data}: no labels and no images ({', '.join(sorted(IMAGE_EXTS))})")
+    images, empty = expand_images([data])
+    if empty:
+        raise LabelError(f"{data}: no labels and no images ({', '.join(IMAGE_SUFFIXES)})")
     return images
 
 
