@@ -16,13 +16,6 @@ import tempfile
 from pathlib import Path
 
 
-def _runner(session, x):  # noqa: ANN001, ANN202
-    def run(i: int) -> None:
-        session.run(x)
-
-    return run
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="IC15 train set (calibration)")
@@ -36,7 +29,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from slimocr.bench.latency import emit_report, machine_info, time_rows
+    from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
     from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
     from slimocr.compress.quant.export import optimized_op_counts
     from slimocr.compress.quant.ptq import det_calibration_batches
@@ -60,7 +53,7 @@ def main() -> None:
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
         sessions = {n: OnnxSession(p, threads=args.threads) for n, p in files.items()}
         timers = time_rows(
-            {n: _runner(s, x) for n, s in sessions.items()},
+            {n: session_runner(s, x) for n, s in sessions.items()},
             args.runs,
             repeats=1,
             warmup=3,

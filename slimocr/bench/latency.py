@@ -56,6 +56,15 @@ def time_rows(
     return timers
 
 
+def session_runner(session: Any, x: Any) -> Callable[[int], None]:
+    """A :func:`time_rows` row that runs ``session`` on the same input ``x`` every call."""
+
+    def run(i: int) -> None:
+        session.run(x)
+
+    return run
+
+
 def per_unit_median(samples: Sequence[tuple[float, int]]) -> float:
     """Median of ``ms / units`` over (milliseconds, units) pairs (e.g. a batch of crops)."""
     values = [ms / units for ms, units in samples if units]

@@ -12,6 +12,11 @@ fuse the ReLU and the sigmoid.
 :func:`fold_pads` moves constant zero ``Pad`` nodes into the ``pads`` of the convolutions and
 max-pools that read them (PP-LCNetV4's stem pads right and bottom before its 2×2 convs and
 max-pool); in an int8 graph that also keeps the stem on ONNX Runtime's int8 NHWC kernels.
+
+:func:`fold_gate_residual` turns a gated residual ``x + x·g`` (the squeeze-excitation
+residual of the DB necks) into ``x·(g + 1)``: one pass over the feature map instead of two,
+the ``+ 1`` done on the small gate. Unlike the rewrites above it is exact only up to float
+rounding (results differ in the last bits).
 """
 
 from __future__ import annotations
@@ -353,6 +358,74 @@ def fold_pads(model: onnx.ModelProto) -> int:
     if done:
         _drop_dead(graph)
     return done
+
+
+def fold_gate_residual(model: onnx.ModelProto) -> int:
+    """Rewrite ``Add(x, Mul(x, g))`` as ``Mul(x, Add(g, 1))`` (in place); return how many.
+
+    Both forms broadcast to the same shape, so the rewrite is valid for any shapes; it is
+    applied where it saves work: the ``Mul`` is read only by the ``Add``, ``g`` is not a stored
+    constant, and each of ``g``'s dimensions is 1 or ``x``'s (a per-channel gate of an N×C×H×W
+    map), so that the ``+ 1`` runs on ``g``'s few values.
+    Float32 graphs only (the ``1`` is stored as float32).
+    """
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    consumers = graph_consumers(graph)
+    producers = {o: n for n in graph.node for o in n.output}
+    outputs = {v.name for v in graph.output}
+    shapes = _static_shapes(model)
+
+    def smaller(gate: str, x: str) -> bool:
+        gs, xs = shapes.get(gate), shapes.get(x)
+        if gs is None or xs is None or len(gs) > len(xs):
+            return False
+        gs = [1] * (len(xs) - len(gs)) + list(gs)
+        # an unknown dimension (the batch) counts as equal to x's: the rewrite is correct for
+        # any shapes (both forms broadcast to the same shape), the check only keeps it where
+        # it saves work
+        return all(g in (1, d) for g, d in zip(gs, xs, strict=True))
+
+    done = 0
+    for add in list(graph.node):
+        if add.op_type != "Add" or add.domain not in ("", "ai.onnx") or len(add.input) != 2:
+            continue
+        for side in (0, 1):
+            x, other = add.input[side], add.input[1 - side]
+            mul = producers.get(other)
+            if mul is None or mul.op_type != "Mul" or len(mul.input) != 2 or x not in mul.input:
+                continue
+            if len(consumers.get(other, [])) != 1 or other in outputs:
+                continue
+            gate = mul.input[1] if mul.input[0] == x else mul.input[0]
+            if gate == x or gate in inits or not smaller(gate, x):
+                continue
+            one = f"{add.output[0]}_one"
+            plus = f"{add.output[0]}_gate1"
+            graph.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), one))
+            position = list(graph.node).index(mul)
+            graph.node.remove(mul)
+            graph.node.remove(add)
+            graph.node.insert(position, onnx.helper.make_node("Add", [gate, one], [plus]))
+            graph.node.insert(
+                position + 1, onnx.helper.make_node("Mul", [x, plus], [add.output[0]])
+            )
+            done += 1
+            break
+    return done
+
+
+def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Tensor name → its inferred shape (None for a symbolic dimension)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes: dict[str, list[int | None]] = {}
+    values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    for v in values:
+        t = v.type.tensor_type
+        if not t.HasField("shape"):
+            continue
+        shapes[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    return shapes
 
 
 def _drop_dead(graph: onnx.GraphProto) -> None:

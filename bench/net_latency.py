@@ -1,0 +1,67 @@
+"""Network latency of detector (or recognizer) ONNX files, timed interleaved in one process.
+
+Each argument is a zoo name, an official name or an ``.onnx`` path (``label=path`` names a row).
+One fixed random input (``--shape``; the IC15 detector input by default), ONNX Runtime's CPU
+provider, ``--threads`` threads with spinning off (as the pipeline runs), warm-up excluded,
+``--rounds`` rounds of ``--runs`` calls each, rows interleaved call by call; medians, and each
+row's speed-up against the first row from the same run. Also the ORT-optimized graph's op
+counts of each file (which kernels ONNX Runtime really runs).
+
+    python bench/net_latency.py rapidocr-ppocrv6s-det ppocrv6s-det-ptq-int8 new=v6_det.onnx \
+        --out docs/results/v6_det_latency.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="+", help="zoo/official names or .onnx paths, label=... ok")
+    ap.add_argument("--kind", choices=("det", "rec"), default="det")
+    ap.add_argument("--shape", default=None, help="input N,C,H,W (det 1,3,544,960; rec 6,3,48,320)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=30, help="timed calls per row and round")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
+    args = ap.parse_args()
+
+    import numpy as np
+
+    from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
+    from slimocr.compress.quant.export import optimized_op_counts
+    from slimocr.infer.session import OnnxSession
+    from slimocr.zoo.registry import resolve_model
+
+    shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,48,320")
+    shape = tuple(int(v) for v in shape_text.split(","))
+    files: dict[str, Path] = {}
+    for item in args.models:
+        label, _, name = item.rpartition("=")
+        files[label or name] = resolve_model(name, args.kind)
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    sessions = {n: OnnxSession(p, threads=args.threads) for n, p in files.items()}
+    timers = time_rows(
+        {n: session_runner(s, x) for n, s in sessions.items()},
+        args.runs,
+        repeats=args.rounds,
+        warmup=3,
+    )
+    first = next(iter(timers.values())).median()
+    result = {
+        "machine": machine_info(),
+        "threads": args.threads,
+        "input": list(shape),
+        "calls_per_row": args.runs * args.rounds,
+        "files": {n: str(p) for n, p in files.items()},
+        "median_ms": {n: round(t.median(), 2) for n, t in timers.items()},
+        "speedup_vs_first": {n: round(first / t.median(), 3) for n, t in timers.items()},
+        "optimized_ops": {n: dict(optimized_op_counts(p)) for n, p in files.items()},
+    }
+    emit_report(result, args.out)
+
+
+if __name__ == "__main__":
+    main()
