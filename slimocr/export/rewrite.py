@@ -366,19 +366,21 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
     Both forms broadcast to the same shape, so the rewrite is valid for any shapes; it is
     applied where it saves work: the ``Mul`` is read only by the ``Add``, ``g`` is not a stored
     constant, and each of ``g``'s dimensions is 1 or ``x``'s (a per-channel gate of an N×C×H×W
-    map), so that the ``+ 1`` runs on ``g``'s few values.
-    Float32 graphs only (the ``1`` is stored as float32).
+    map), so that the ``+ 1`` runs on ``g``'s few values. Only float32 gates are rewritten
+    (the ``1`` is stored as float32).
     """
     graph = model.graph
     inits = {t.name for t in graph.initializer}
     consumers = graph_consumers(graph)
     producers = {o: n for n in graph.node for o in n.output}
     outputs = {v.name for v in graph.output}
-    shapes = _static_shapes(model)
+    shapes, types = _static_shapes(model)
 
     def smaller(gate: str, x: str) -> bool:
         gs, xs = shapes.get(gate), shapes.get(x)
         if gs is None or xs is None or len(gs) > len(xs):
+            return False
+        if types.get(gate) != onnx.TensorProto.FLOAT:
             return False
         gs = [1] * (len(xs) - len(gs)) + list(gs)
         # an unknown dimension (the batch) counts as equal to x's: the rewrite is correct for
@@ -415,17 +417,20 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
     return done
 
 
-def _static_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
-    """Tensor name → its inferred shape (None for a symbolic dimension)."""
+def _static_shapes(
+    model: onnx.ModelProto,
+) -> tuple[dict[str, list[int | None]], dict[str, int]]:
+    """Tensor name → its inferred shape (None for a symbolic dimension), and → element type."""
     inferred = onnx.shape_inference.infer_shapes(model)
     shapes: dict[str, list[int | None]] = {}
+    types: dict[str, int] = {}
     values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
     for v in values:
         t = v.type.tensor_type
-        if not t.HasField("shape"):
-            continue
-        shapes[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-    return shapes
+        types[v.name] = t.elem_type
+        if t.HasField("shape"):
+            shapes[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+    return shapes, types
 
 
 def _drop_dead(graph: onnx.GraphProto) -> None:

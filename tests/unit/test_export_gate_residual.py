@@ -61,8 +61,18 @@ def test_gated_residual_becomes_one_multiply() -> None:
         np.testing.assert_allclose(_run(model, x), before, rtol=1e-6, atol=1e-6)
 
 
+def _float16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph in float16 (input, output and weights)."""
+    for v in [*model.graph.input, *model.graph.output]:
+        v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for i, t in enumerate(model.graph.initializer):
+        arr = numpy_helper.to_array(t).astype(np.float16)
+        model.graph.initializer[i].CopyFrom(numpy_helper.from_array(arr, t.name))
+    return model
+
+
 def test_left_alone() -> None:
-    for model in (_graph(mul_output=True), _graph(const_gate=True)):
+    for model in (_graph(mul_output=True), _graph(const_gate=True), _float16(_graph())):
         ops = [n.op_type for n in model.graph.node]
         assert fold_gate_residual(model) == 0
         assert [n.op_type for n in model.graph.node] == ops
