@@ -376,11 +376,9 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
     outputs = {v.name for v in graph.output}
     shapes, types = _static_shapes(model)
 
-    def smaller(gate: str, x: str) -> bool:
+    def per_channel(gate: str, x: str) -> bool:
         gs, xs = shapes.get(gate), shapes.get(x)
         if gs is None or xs is None or len(gs) > len(xs):
-            return False
-        if types.get(gate) != onnx.TensorProto.FLOAT:
             return False
         gs = [1] * (len(xs) - len(gs)) + list(gs)
         # an unknown dimension (the batch) counts as equal to x's: the rewrite is correct for
@@ -400,7 +398,9 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
             if len(consumers.get(other, [])) != 1 or other in outputs:
                 continue
             gate = mul.input[1] if mul.input[0] == x else mul.input[0]
-            if gate == x or gate in inits or not smaller(gate, x):
+            if gate == x or gate in inits or types.get(gate) != onnx.TensorProto.FLOAT:
+                continue
+            if not per_channel(gate, x):
                 continue
             one = f"{add.output[0]}_one"
             plus = f"{add.output[0]}_gate1"
