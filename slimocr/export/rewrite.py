@@ -17,6 +17,11 @@ max-pool); in an int8 graph that also keeps the stem on ONNX Runtime's int8 NHWC
 residual of the DB necks) into ``x·(g + 1)``: one pass over the feature map instead of two,
 the ``+ 1`` done on the small gate. Unlike the rewrites above it is exact only up to float
 rounding (results differ in the last bits).
+
+:func:`fold_sigmoid_scale` moves a positive scalar factor in front of a ``Sigmoid`` into the
+scale of the ``DequantizeLinear`` that feeds it (the ``x·σ(1.702x)`` GELU of an int8 graph), so
+that ONNX Runtime fuses ``DequantizeLinear → Sigmoid → QuantizeLinear`` into its table-lookup
+``QLinearSigmoid``; also exact up to float rounding.
 """
 
 from __future__ import annotations
@@ -412,6 +417,72 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
             graph.node.insert(
                 position + 1, onnx.helper.make_node("Mul", [x, plus], [add.output[0]])
             )
+            done += 1
+            break
+    return done
+
+
+def _constant(
+    name: str, inits: dict[str, onnx.TensorProto], producers: dict[str, onnx.NodeProto]
+) -> np.ndarray | None:
+    """The value of a stored constant (initializer or ``Constant`` node), else None."""
+    if name in inits:
+        return numpy_helper.to_array(inits[name])
+    node = producers.get(name)
+    if node is not None and node.op_type == "Constant":
+        value = _attrs(node).get("value")
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+    return None
+
+
+def fold_sigmoid_scale(model: onnx.ModelProto) -> int:
+    """Rewrite ``Sigmoid(Mul(DequantizeLinear(q, s, z), a))`` as
+    ``Sigmoid(DequantizeLinear(q, s·a, z))`` (in place); return how many.
+
+    ``a`` is a positive float32 scalar constant, ``s`` a per-tensor float32 scale. The
+    ``DequantizeLinear`` keeps its other readers (a new one feeds the ``Sigmoid``); the ``Mul``
+    goes when the ``Sigmoid`` was its only reader.
+    """
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers = graph_consumers(graph)
+    outputs = {v.name for v in graph.output}
+
+    def positive_scalar(name: str) -> float | None:
+        value = _constant(name, inits, producers)
+        if value is None or value.size != 1 or value.dtype != np.float32:
+            return None
+        return float(value.reshape(())) if float(value.reshape(())) > 0 else None
+
+    done = 0
+    for sig in list(graph.node):
+        if sig.op_type != "Sigmoid" or sig.domain not in ("", "ai.onnx"):
+            continue
+        mul = producers.get(sig.input[0])
+        if mul is None or mul.op_type != "Mul" or len(mul.input) != 2:
+            continue
+        for side in (0, 1):
+            factor = positive_scalar(mul.input[1 - side])
+            dq = producers.get(mul.input[side])
+            if factor is None or dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            scale = _constant(dq.input[1], inits, producers)
+            if scale is None or scale.size != 1 or scale.dtype != np.float32:
+                continue
+            new_scale = f"{sig.output[0]}_scale"
+            value = np.array(scale.reshape(()) * np.float32(factor), np.float32)
+            graph.initializer.append(numpy_helper.from_array(value, new_scale))
+            new_dq = onnx.helper.make_node(
+                "DequantizeLinear",
+                [dq.input[0], new_scale, *dq.input[2:]],
+                [f"{sig.output[0]}_in"],
+            )
+            graph.node.insert(list(graph.node).index(sig), new_dq)
+            sig.input[0] = new_dq.output[0]
+            if not consumers.get(mul.output[0], [])[1:] and mul.output[0] not in outputs:
+                graph.node.remove(mul)
             done += 1
             break
     return done

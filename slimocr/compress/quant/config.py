@@ -51,6 +51,11 @@ class QuantConfig:
             module is dropped: ONNX Runtime then runs conv + ReLU as one ``QLinearConv``
             instead of ``QLinearConv → DequantizeLinear → Relu → QuantizeLinear``, and the
             grid is twice as fine. False: the ReLU stays a float op between Q/DQ pairs.
+        gelu: ``"float"`` (a GELU between int8 layers runs as a float op) or ``"sigmoid"``
+            (:class:`~.fake_quant.SigmoidGELU`: ``x·σ(1.702x)`` with an 8-bit sigmoid, which
+            ONNX Runtime runs as int8 table lookup and multiply; an approximation, so measure
+            the model with it). Applies to GELU modules whose input is a quantized layer
+            output.
         bn_reparam: train a folded conv's weights at their pre-fold scale (the BatchNorm factor
             ``γ/σ`` applied as a frozen per-channel multiplier, :class:`~.fold.ChannelScale`),
             so that Adam's step is relative to the float weights, as in float finetuning with
@@ -71,8 +76,11 @@ class QuantConfig:
     quantize_model_output: bool = False
     fuse_relu: bool = True
     bn_reparam: bool = True
+    gelu: str = "float"
 
     def __post_init__(self) -> None:
+        if self.gelu not in ("float", "sigmoid"):
+            raise ConfigError(f"quant.gelu: 'float' or 'sigmoid', not {self.gelu!r}")
         object.__setattr__(self, "skip_types", tuple(self.skip_types))
         object.__setattr__(self, "skip_names", tuple(self.skip_names))
         if self.act_bits != 8:

@@ -230,6 +230,36 @@ class ActQuant(nn.Module):
         return fake_quant(x, self.step(), self.qmin, self.qmax)
 
 
+class SigmoidGELU(nn.Module):
+    """GELU as ``x·σ(1.702·x)``, the sigmoid on a fixed uint8 grid (step 1/255, zero point 0).
+
+    Between int8 layers an exact GELU has no integer kernel in ONNX Runtime: it runs as a float
+    op between ``DequantizeLinear`` and ``QuantizeLinear``, three passes over the widest maps of
+    a PP-LCNetV4 block. This form exports as ``DQ → Mul(1.702) → Sigmoid → Q/DQ → Mul``; with the
+    scalar folded into the ``DequantizeLinear`` (:func:`slimocr.export.rewrite.fold_sigmoid_scale`)
+    ONNX Runtime runs it as ``QLinearSigmoid`` (a 256-entry table) and ``QLinearMul``. It is an
+    approximation (``|x·σ(1.702x) − GELU(x)| < 0.021``), so a model's accuracy must be measured
+    with it; the fixed grid needs no calibration, and the gradient passes the rounding
+    straight through. ``1/255`` (not ``1/256``) keeps ``σ = 1`` exact, so large inputs pass
+    unchanged.
+
+    >>> y = SigmoidGELU()(torch.tensor([-2.0, 0.0, 1.0, 8.0]))
+    >>> [round(float(v), 3) for v in y]
+    [-0.063, 0.0, 0.847, 8.0]
+    """
+
+    ALPHA = 1.702
+    STEP = 1.0 / UNSIGNED_QMAX
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(x * self.ALPHA)
+        if torch.onnx.is_in_onnx_export():
+            gate = _ExportQDQ.apply(gate, self.STEP, False, True)
+        else:
+            gate = fake_quant(gate, torch.tensor(self.STEP, dtype=gate.dtype), 0, UNSIGNED_QMAX)
+        return x * gate
+
+
 def quantize_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     """Bias on the int32 grid of step ``s_in · s_w`` (identity gradient)."""
     return fake_quant(bias, step, -_INT32, _INT32)

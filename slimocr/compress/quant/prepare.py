@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from slimocr.compress.quant.config import QuantConfig
-from slimocr.compress.quant.fake_quant import ActQuant
+from slimocr.compress.quant.fake_quant import ActQuant, SigmoidGELU
 from slimocr.compress.quant.fold import ChannelScale, _parent, fold_batchnorm_factors, trace
 from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
 from slimocr.compress.quant.pact import PACTClip
@@ -179,6 +179,28 @@ def _sole_relus(
     }
 
 
+def _sigmoid_gelus(
+    graphs: list[fx.Graph], model: nn.Module, replaced: dict[str, QuantMixin]
+) -> int:
+    """Replace each GELU module whose input is, in every trace, a quantized layer output by a
+    :class:`~.fake_quant.SigmoidGELU`; return how many."""
+    quantized_input: dict[str, set[bool]] = {}
+    for graph in graphs:
+        for node in graph.nodes:
+            if node.op != "call_module":
+                continue
+            if not isinstance(model.get_submodule(str(node.target)), nn.GELU):
+                continue
+            src = _producer(node.args[0], model)
+            ok = src is not None and replaced[src].out_quant is not None
+            quantized_input.setdefault(str(node.target), set()).add(ok)
+    names = [name for name, found in quantized_input.items() if found == {True}]
+    for name in names:
+        parent, attr = _parent(model, name)
+        setattr(parent, attr, SigmoidGELU())
+    return len(names)
+
+
 def prepare_qat(
     model: nn.Module,
     cfg: QuantConfig | None = None,
@@ -237,6 +259,8 @@ def prepare_qat(
             if name in relus:  # the quantizer applies it; Identity lets _producer see through
                 parent, attr = _parent(model, relus[name])
                 setattr(parent, attr, nn.Identity())
+    if cfg.gelu == "sigmoid":
+        _sigmoid_gelus(graphs, model, replaced)
     sources: dict[str, set[str | None]] = {name: set() for name in replaced}
     for graph in graphs:
         for node in graph.nodes:
@@ -277,6 +301,7 @@ def quant_summary(model: nn.Module) -> dict[str, Any]:
         "float_outputs": [n for n, m in layers if m.out_quant is None],
         "shared_inputs": sum(1 for _, m in layers if m.in_quant is None),
         "activation_quantizers": len(act_quantizers(model)),
+        "sigmoid_gelus": sum(1 for m in model.modules() if isinstance(m, SigmoidGELU)),
         "float_modules": float_modules,
     }
 
