@@ -1,6 +1,8 @@
 """Network latency of detector (or recognizer) ONNX files, timed interleaved in one process.
 
-Each argument is a zoo name, an official name or an ``.onnx`` path (``label=path`` names a row).
+Each argument is a zoo name, an official name, an ``.onnx`` path or ``git:REV:PATH`` (a file as
+an earlier commit holds it, e.g. ``git:HEAD~1:slimocr/zoo/files/X.onnx``); ``label=...`` names a
+row.
 One fixed random input (``--shape``; the IC15 detector input by default), ONNX Runtime's CPU
 provider, ``--threads`` threads with spinning off (as the pipeline runs), warm-up excluded,
 ``--rounds`` rounds of ``--runs`` calls each, rows interleaved call by call; medians, and each
@@ -14,7 +16,21 @@ counts of each file (which kernels ONNX Runtime really runs).
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
+
+
+def from_git(spec: str, folder: Path) -> Path:
+    """``REV:PATH`` → that file as commit REV holds it, written under ``folder``."""
+    try:
+        data = subprocess.run(["git", "show", spec], check=True, capture_output=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise SystemExit(f"git:{spec}: {exc.stderr.decode().strip()}") from None
+    out = folder / f"{len(list(folder.iterdir()))}_{Path(spec.split(':', 1)[-1]).name}"
+    out.write_bytes(data)
+    return out
 
 
 def main() -> None:
@@ -38,9 +54,17 @@ def main() -> None:
     shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,48,320")
     shape = tuple(int(v) for v in shape_text.split(","))
     files: dict[str, Path] = {}
+    sources: dict[str, str] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="net_latency_"))
     for item in args.models:
         label, _, name = item.rpartition("=")
-        files[label or name] = resolve_model(name, args.kind)
+        label = label or name
+        if name.startswith("git:"):
+            files[label] = from_git(name[4:], tmp)
+            sources[label] = name
+        else:
+            files[label] = resolve_model(name, args.kind)
+            sources[label] = str(files[label])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
     sessions = {n: OnnxSession(p, threads=args.threads) for n, p in files.items()}
     timers = time_rows(
@@ -55,12 +79,13 @@ def main() -> None:
         "threads": args.threads,
         "input": list(shape),
         "calls_per_row": args.runs * args.rounds,
-        "files": {n: str(p) for n, p in files.items()},
+        "files": sources,
         "median_ms": {n: round(t.median(), 2) for n, t in timers.items()},
         "speedup_vs_first": {n: round(first / t.median(), 3) for n, t in timers.items()},
         "optimized_ops": {n: dict(optimized_op_counts(p)) for n, p in files.items()},
     }
     emit_report(result, args.out)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
