@@ -56,6 +56,10 @@ class QuantConfig:
             ONNX Runtime runs as int8 table lookup and multiply; an approximation, so measure
             the model with it). Applies to GELU modules whose input is a quantized layer
             output.
+        hardswish: ``"float"`` (a hard-swish between int8 layers runs as float ops) or
+            ``"int8"`` (:class:`~.fake_quant.QuantHardswish`: the hard sigmoid on a 255-level
+            grid, which ONNX Runtime runs as ``QLinearAdd`` + ``QLinearMul``). Applies to
+            Hardswish modules whose input is a quantized layer output.
         bn_reparam: train a folded conv's weights at their pre-fold scale (the BatchNorm factor
             ``γ/σ`` applied as a frozen per-channel multiplier, :class:`~.fold.ChannelScale`),
             so that Adam's step is relative to the float weights, as in float finetuning with
@@ -77,8 +81,11 @@ class QuantConfig:
     fuse_relu: bool = True
     bn_reparam: bool = True
     gelu: str = "float"
+    hardswish: str = "float"
 
     def __post_init__(self) -> None:
+        if self.hardswish not in ("float", "int8"):
+            raise ConfigError(f"quant.hardswish: 'float' or 'int8', not {self.hardswish!r}")
         if self.gelu not in ("float", "sigmoid"):
             raise ConfigError(f"quant.gelu: 'float' or 'sigmoid', not {self.gelu!r}")
         object.__setattr__(self, "skip_types", tuple(self.skip_types))

@@ -260,6 +260,62 @@ class SigmoidGELU(nn.Module):
         return x * gate
 
 
+class _ExportHardSigmoid8(torch.autograd.Function):
+    """``hardsigmoid(x)`` on the uint8 grid of step 1/255; exports as ``Add(x, DQ(3))`` →
+    ``QuantizeLinear`` (step 6/255, zero point 0) read back by a ``DequantizeLinear`` of step
+    1/255: the saturation of the quantizer is the clip to [0, 1], and ONNX Runtime fuses the
+    add into ``QLinearAdd``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        step = torch.tensor(1.0 / UNSIGNED_QMAX, dtype=x.dtype)
+        return torch.clamp(torch.round((x + 3.0) / (6.0 * step)), 0, UNSIGNED_QMAX) * step
+
+    @staticmethod
+    def symbolic(g: Any, x: Any) -> Any:
+        def const(value: torch.Tensor) -> Any:
+            return g.op("Constant", value_t=value)
+
+        zero = const(torch.tensor(0, dtype=torch.uint8))
+        three = g.op(
+            "DequantizeLinear",
+            const(torch.tensor(UNSIGNED_QMAX, dtype=torch.uint8)),
+            const(torch.tensor(3.0 / UNSIGNED_QMAX, dtype=torch.float32)),
+            zero,
+        )
+        q = g.op(
+            "QuantizeLinear",
+            g.op("Add", x, three),
+            const(torch.tensor(6.0 / UNSIGNED_QMAX, dtype=torch.float32)),
+            zero,
+        )
+        step = const(torch.tensor(1.0 / UNSIGNED_QMAX, dtype=torch.float32))
+        return g.op("DequantizeLinear", q, step, zero)
+
+
+class QuantHardswish(nn.Module):
+    """Hard-swish ``x·hardsigmoid(x)`` with the hard sigmoid on a fixed uint8 grid (step 1/255).
+
+    Between int8 layers ONNX Runtime runs an exact hard-swish as float ``HardSigmoid`` and
+    ``Mul`` between ``DequantizeLinear`` and ``QuantizeLinear``. ``hardsigmoid(x) = clip((x + 3)
+    / 6, 0, 1)`` is an add followed by a saturating quantizer of step 6/255 whose integer,
+    read at step 1/255, is the hard sigmoid on a 255-level grid: ONNX Runtime runs it as
+    ``QLinearAdd`` and the product as ``QLinearMul``. The only change to the function is that
+    rounding (``|error| <= |x|/510``, zero for ``|x| >= 3``); the gradient passes it straight
+    through.
+
+    >>> QuantHardswish()(torch.tensor([-4.0, 1.0, 5.0]))
+    tensor([-0.0000,  0.6667,  5.0000])
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return x * _ExportHardSigmoid8.apply(x)
+        gate = torch.nn.functional.hardsigmoid(x)
+        step = torch.tensor(1.0 / UNSIGNED_QMAX, dtype=gate.dtype)
+        return x * fake_quant(gate, step, 0, UNSIGNED_QMAX)
+
+
 def quantize_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
     """Bias on the int32 grid of step ``s_in · s_w`` (identity gradient)."""
     return fake_quant(bias, step, -_INT32, _INT32)

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from slimocr.compress.quant.config import QuantConfig
-from slimocr.compress.quant.fake_quant import ActQuant, SigmoidGELU
+from slimocr.compress.quant.fake_quant import ActQuant, QuantHardswish, SigmoidGELU
 from slimocr.compress.quant.fold import ChannelScale, _parent, fold_batchnorm_factors, trace
 from slimocr.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
 from slimocr.compress.quant.pact import PACTClip
@@ -179,17 +179,21 @@ def _sole_relus(
     }
 
 
-def _sigmoid_gelus(
-    graphs: list[fx.Graph], model: nn.Module, replaced: dict[str, QuantMixin]
+def _replace_activations(
+    graphs: list[fx.Graph],
+    model: nn.Module,
+    replaced: dict[str, QuantMixin],
+    kind: type[nn.Module],
+    factory: Callable[[], nn.Module],
 ) -> int:
-    """Replace each GELU module whose input is, in every trace, a quantized layer output by a
-    :class:`~.fake_quant.SigmoidGELU`; return how many."""
+    """Replace each ``kind`` module whose input is, in every trace, a quantized layer output by
+    ``factory()`` (an activation with an integer form); return how many."""
     quantized_input: dict[str, set[bool]] = {}
     for graph in graphs:
         for node in graph.nodes:
             if node.op != "call_module":
                 continue
-            if not isinstance(model.get_submodule(str(node.target)), nn.GELU):
+            if type(model.get_submodule(str(node.target))) is not kind:
                 continue
             src = _producer(node.args[0], model)
             ok = src is not None and replaced[src].out_quant is not None
@@ -197,7 +201,7 @@ def _sigmoid_gelus(
     names = [name for name, found in quantized_input.items() if found == {True}]
     for name in names:
         parent, attr = _parent(model, name)
-        setattr(parent, attr, SigmoidGELU())
+        setattr(parent, attr, factory())
     return len(names)
 
 
@@ -260,7 +264,9 @@ def prepare_qat(
                 parent, attr = _parent(model, relus[name])
                 setattr(parent, attr, nn.Identity())
     if cfg.gelu == "sigmoid":
-        _sigmoid_gelus(graphs, model, replaced)
+        _replace_activations(graphs, model, replaced, nn.GELU, SigmoidGELU)
+    if cfg.hardswish == "int8":
+        _replace_activations(graphs, model, replaced, nn.Hardswish, QuantHardswish)
     sources: dict[str, set[str | None]] = {name: set() for name in replaced}
     for graph in graphs:
         for node in graph.nodes:
@@ -302,6 +308,7 @@ def quant_summary(model: nn.Module) -> dict[str, Any]:
         "shared_inputs": sum(1 for _, m in layers if m.in_quant is None),
         "activation_quantizers": len(act_quantizers(model)),
         "sigmoid_gelus": sum(1 for m in model.modules() if isinstance(m, SigmoidGELU)),
+        "int8_hardswish": sum(1 for m in model.modules() if isinstance(m, QuantHardswish)),
         "float_modules": float_modules,
     }
 
