@@ -184,6 +184,15 @@ RECIPES: dict[str, ZooRecipe] = {
             "pact",
             ("export.lstm=dynamic_int8",),
         ),
+        ZooRecipe(
+            "ppocrv2-rec-pact-int8-hs-lstm",
+            "rec",
+            "crnn_ppocrv2",
+            "ppocrv2-rec-float",
+            "recipes/quant_rec_pact_hs.yaml",
+            "pact",
+            ("export.lstm=dynamic_int8",),
+        ),
     )
 }
 
