@@ -158,7 +158,8 @@ def export_onnx(
             detectors, the DB head's transposed convolutions as 1×1 convolutions +
             ``DepthToSpace``; in int8 graphs, gated residuals ``x + x·g`` as ``x·(g + 1)``
             (equal up to float rounding; float graphs keep them, where ONNX Runtime ran both
-            forms equally fast).
+            forms equally fast) and a scalar factor before a ``Sigmoid`` moved into the scale
+            of the ``DequantizeLinear`` that feeds it (:class:`SigmoidGELU`'s form).
     """
     if kind not in OUTPUT_NAMES:
         raise ValueError(f"kind must be 'det' or 'rec', not {kind!r}")

@@ -224,22 +224,34 @@ def _nonnegative(
     return False
 
 
+def _stored_constant(
+    tensor: str, producers: dict[str, onnx.NodeProto], inits: dict
+) -> np.ndarray | None:
+    """The value of a stored constant (an initializer or a ``Constant`` node's tensor
+    ``value``), else None."""
+    if tensor in inits:
+        return numpy_helper.to_array(inits[tensor])
+    node = producers.get(tensor)
+    if node is not None and node.op_type == "Constant":
+        value = _attrs(node).get("value")
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+    return None
+
+
 def _evaluate(
     tensor: str, producers: dict[str, onnx.NodeProto], inits: dict, opset: int, depth: int = 0
 ) -> np.ndarray | None:
     """The value of ``tensor`` when it is computed from stored constants only (the exporter
     spells a fixed ``F.pad`` as a small shape-arithmetic chain); None otherwise."""
-    if tensor in inits:
-        return numpy_helper.to_array(inits[tensor])
+    stored = _stored_constant(tensor, producers, inits)
+    if stored is not None:
+        return stored
     node = producers.get(tensor)
     if node is None or depth > 16 or node.domain not in ("", "ai.onnx"):
         return None
-    if node.op_type == "Constant":
-        return (
-            numpy_helper.to_array(node.attribute[0].t)
-            if node.attribute[0].name == "value"
-            else None
-        )
+    if node.op_type == "Constant":  # a Constant without a tensor ``value``
+        return None
     values = {}
     for name in node.input:
         if name:
@@ -422,20 +434,6 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
     return done
 
 
-def _constant(
-    name: str, inits: dict[str, onnx.TensorProto], producers: dict[str, onnx.NodeProto]
-) -> np.ndarray | None:
-    """The value of a stored constant (initializer or ``Constant`` node), else None."""
-    if name in inits:
-        return numpy_helper.to_array(inits[name])
-    node = producers.get(name)
-    if node is not None and node.op_type == "Constant":
-        value = _attrs(node).get("value")
-        if isinstance(value, onnx.TensorProto):
-            return numpy_helper.to_array(value)
-    return None
-
-
 def fold_sigmoid_scale(model: onnx.ModelProto) -> int:
     """Rewrite ``Sigmoid(Mul(DequantizeLinear(q, s, z), a))`` as
     ``Sigmoid(DequantizeLinear(q, s·a, z))`` (in place); return how many.
@@ -451,10 +449,11 @@ def fold_sigmoid_scale(model: onnx.ModelProto) -> int:
     outputs = {v.name for v in graph.output}
 
     def positive_scalar(name: str) -> float | None:
-        value = _constant(name, inits, producers)
+        value = _stored_constant(name, producers, inits)
         if value is None or value.size != 1 or value.dtype != np.float32:
             return None
-        return float(value.reshape(())) if float(value.reshape(())) > 0 else None
+        number = float(value.reshape(()))
+        return number if number > 0 else None
 
     done = 0
     for sig in list(graph.node):
@@ -468,7 +467,7 @@ def fold_sigmoid_scale(model: onnx.ModelProto) -> int:
             dq = producers.get(mul.input[side])
             if factor is None or dq is None or dq.op_type != "DequantizeLinear":
                 continue
-            scale = _constant(dq.input[1], inits, producers)
+            scale = _stored_constant(dq.input[1], producers, inits)
             if scale is None or scale.size != 1 or scale.dtype != np.float32:
                 continue
             new_scale = f"{sig.output[0]}_scale"

@@ -230,6 +230,12 @@ class ActQuant(nn.Module):
         return fake_quant(x, self.step(), self.qmin, self.qmax)
 
 
+def quantize_unit_gate(gate: torch.Tensor) -> torch.Tensor:
+    """A gate in [0, 1] on the fixed uint8 grid of step 1/255 (zero point 0; 1 exact), with an
+    identity gradient: the fake quantization of the integer activations below."""
+    return fake_quant(gate, torch.tensor(1.0 / UNSIGNED_QMAX, dtype=gate.dtype), 0, UNSIGNED_QMAX)
+
+
 class SigmoidGELU(nn.Module):
     """GELU as ``x·σ(1.702·x)``, the sigmoid on a fixed uint8 grid (step 1/255, zero point 0).
 
@@ -256,7 +262,7 @@ class SigmoidGELU(nn.Module):
         if torch.onnx.is_in_onnx_export():
             gate = _ExportQDQ.apply(gate, self.STEP, False, True)
         else:
-            gate = fake_quant(gate, torch.tensor(self.STEP, dtype=gate.dtype), 0, UNSIGNED_QMAX)
+            gate = quantize_unit_gate(gate)
         return x * gate
 
 
@@ -311,9 +317,7 @@ class QuantHardswish(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():
             return x * _ExportHardSigmoid8.apply(x)
-        gate = torch.nn.functional.hardsigmoid(x)
-        step = torch.tensor(1.0 / UNSIGNED_QMAX, dtype=gate.dtype)
-        return x * fake_quant(gate, step, 0, UNSIGNED_QMAX)
+        return x * quantize_unit_gate(torch.nn.functional.hardsigmoid(x))
 
 
 def quantize_bias(bias: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
