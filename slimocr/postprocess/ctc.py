@@ -39,7 +39,8 @@ def ctc_greedy_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, 
             f"(+1 blank); wrong charset for this model?"
         )
     best = probs.argmax(axis=2)
-    best_prob = probs.max(axis=2)
+    # the winning probabilities read back at the argmax (one pass over the classes, not two)
+    best_prob = np.take_along_axis(probs, best[..., None], axis=2)[..., 0]
     results: list[tuple[str, float]] = []
     for ids, conf in zip(best, best_prob, strict=True):
         keep = ids != BLANK

@@ -88,6 +88,22 @@ RECIPES: dict[str, ZooRecipe] = {
             "w8",
         ),
         ZooRecipe(
+            "ppocrv3-det-prune-l50",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-float",
+            "recipes/prune_det_l50.yaml",
+            "prune",
+        ),
+        ZooRecipe(
+            "ppocrv3-det-prune-l50-w8",
+            "det",
+            "dbnet_mv3_ppocrv3",
+            "ppocrv3-det-prune-l50",
+            WEIGHT_ONLY_RECIPE,
+            "w8",
+        ),
+        ZooRecipe(
             "ppocrv3-det-prune-ptq-int8",
             "det",
             "dbnet_mv3_ppocrv3",
