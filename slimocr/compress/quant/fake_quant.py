@@ -274,8 +274,7 @@ class _ExportHardSigmoid8(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        step = torch.tensor(1.0 / UNSIGNED_QMAX, dtype=x.dtype)
-        return torch.clamp(torch.round((x + 3.0) / (6.0 * step)), 0, UNSIGNED_QMAX) * step
+        return quantize_unit_gate(torch.nn.functional.hardsigmoid(x))
 
     @staticmethod
     def symbolic(g: Any, x: Any) -> Any:
