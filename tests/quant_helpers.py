@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from slimocr.compress.quant import export_qdq
+from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
 from slimocr.compress.quant.export import optimized_op_counts, ort_run
 from slimocr.export.onnx_export import build_metadata
 
@@ -27,3 +28,15 @@ def export_and_compare(
     w = float(last.weight.detach().abs().sum((1, 2, 3)).max())
     assert np.abs(ort_run(path, x.numpy()) - ref).max() <= w * step + 1e-4
     return optimized_op_counts(path)
+
+
+def calibrated(
+    build: Callable[[], torch.nn.Module], scale: float = 1.0, **config: object
+) -> torch.nn.Module:
+    """``build()`` (seeded) fake-quantized with ``QuantConfig(pact=False, **config)`` and
+    calibrated on three batches of ``scale``-times standard normal 2×3×8×8 inputs."""
+    torch.manual_seed(0)
+    cfg = QuantConfig(pact=False, **config)  # type: ignore[arg-type]
+    model = prepare_qat(build().eval(), cfg)
+    calibrate(model, [scale * torch.randn(2, 3, 8, 8) for _ in range(3)], cfg=cfg)
+    return model

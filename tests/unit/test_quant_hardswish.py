@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
+from slimocr.compress.quant import QuantConfig
 from slimocr.compress.quant.fake_quant import QuantHardswish
 from slimocr.compress.quant.prepare import quant_summary
 from slimocr.errors import ConfigError
-from tests.quant_helpers import export_and_compare
+from tests.quant_helpers import calibrated, export_and_compare
 
 
 def test_quant_hardswish_rounds_only_the_hard_sigmoid() -> None:
@@ -39,11 +39,7 @@ class _Block(torch.nn.Module):
 
 
 def _quantized(hardswish: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    cfg = QuantConfig(hardswish=hardswish, pact=False)
-    model = prepare_qat(_Block().eval(), cfg)
-    calibrate(model, [2 * torch.randn(2, 3, 8, 8) for _ in range(3)], cfg=cfg)
-    return model
+    return calibrated(_Block, scale=2.0, hardswish=hardswish)
 
 
 def test_prepare_replaces_hardswish_after_quantized_layers_only() -> None:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
+from slimocr.compress.quant import QuantConfig
 from slimocr.compress.quant.fake_quant import SigmoidGELU
 from slimocr.compress.quant.prepare import quant_summary
 from slimocr.errors import ConfigError
 from slimocr.export.rewrite import fold_sigmoid_scale
-from tests.quant_helpers import export_and_compare
+from tests.quant_helpers import calibrated, export_and_compare
 
 
 def test_sigmoid_gelu_is_close_to_gelu_with_the_sigmoid_on_a_255_step_grid() -> None:
@@ -44,11 +44,7 @@ class _Mixer(torch.nn.Module):
 
 
 def _quantized(gelu: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    cfg = QuantConfig(gelu=gelu, pact=False)
-    model = prepare_qat(_Mixer().eval(), cfg)
-    calibrate(model, [torch.randn(2, 3, 8, 8) for _ in range(3)], cfg=cfg)
-    return model
+    return calibrated(_Mixer, gelu=gelu)
 
 
 def test_prepare_replaces_only_gelus_on_quantized_outputs() -> None:

@@ -33,6 +33,13 @@ class QuantConfig:
             128). The two are the same numbers; uint8 is what ONNX Runtime's x86 kernels fuse
             best (ARCHITECTURE.md: 72/72 convs vs 34/72).
         moving_rate: rate of the moving-average abs-max of activations.
+        act_range: ``"symmetric"`` (the original recipe: ``[-t, t]`` with ``t`` the
+            moving-average abs-max, 255 levels) or ``"asymmetric"`` (``[lo, hi]`` from
+            moving averages of the batch minimum and maximum, uint8 with the zero point that
+            puts 0 on the grid). A tensor that is bounded on one side — a hard-swish output
+            never goes below -0.375 — then gets its 255 levels over the range it uses,
+            about twice as fine as the symmetric grid. Layer outputs fused with a ReLU are
+            unsigned either way. Not with ``act_signed``.
         pact: put a learnable PACT clip ``[-α, α]`` before each activation quantizer.
         pact_init: ``"calib"`` (α = the calibrated threshold) or a constant.
         pact_decay: L2 decay of α (its own optimizer group); None = the optimizer's decay.
@@ -72,6 +79,7 @@ class QuantConfig:
     reduce_range: bool = True
     act_signed: bool = False
     moving_rate: float = 0.9
+    act_range: str = "symmetric"
     pact: bool = True
     pact_init: float | str = "calib"
     pact_decay: float | None = None
@@ -86,6 +94,14 @@ class QuantConfig:
     def __post_init__(self) -> None:
         if self.hardswish not in ("float", "int8"):
             raise ConfigError(f"quant.hardswish: 'float' or 'int8', not {self.hardswish!r}")
+        if self.act_range not in ("symmetric", "asymmetric"):
+            raise ConfigError(
+                f"quant.act_range: 'symmetric' or 'asymmetric', not {self.act_range!r}"
+            )
+        if self.act_range == "asymmetric" and self.act_signed:
+            raise ConfigError(
+                "quant.act_range: 'asymmetric' is exported as uint8 (act_signed: false)"
+            )
         if self.gelu not in ("float", "sigmoid"):
             raise ConfigError(f"quant.gelu: 'float' or 'sigmoid', not {self.gelu!r}")
         object.__setattr__(self, "skip_types", tuple(self.skip_types))
@@ -117,6 +133,8 @@ class QuantConfig:
     def describe(self) -> dict[str, Any]:
         """The choices as plain data, for the exported file's metadata."""
         out = asdict(self)
+        if self.act_range == "symmetric":  # files built before the option describe the same
+            del out["act_range"]
         out["skip_types"] = list(self.skip_types)
         out["skip_names"] = list(self.skip_names)
         out["weight_range"] = [-self.weight_qmax, self.weight_qmax]
@@ -124,15 +142,20 @@ class QuantConfig:
             "per output channel" if self.per_channel else "per tensor"
         )
         out["act_dtype"] = self.act_dtype
-        out["act_zero_point"] = 0 if self.act_signed else 128
-        out["act_scheme"] = (
-            f"symmetric per tensor, moving-average abs-max (rate {self.moving_rate}), "
-            "scale = threshold / 127"
-            + (
-                "; after a ReLU: uint8, zero point 0, scale = threshold / 255"
-                if self.fuse_relu
-                else ""
+        if self.act_range == "asymmetric":
+            out["act_zero_point"] = "per tensor: round(-lo / scale)"
+            out["act_scheme"] = (
+                f"asymmetric per tensor, moving averages (rate {self.moving_rate}) of the min "
+                "and max, scale = (hi - lo) / 255"
             )
+        else:
+            out["act_zero_point"] = 0 if self.act_signed else 128
+            out["act_scheme"] = (
+                f"symmetric per tensor, moving-average abs-max (rate {self.moving_rate}), "
+                "scale = threshold / 127"
+            )
+        out["act_scheme"] += (
+            "; after a ReLU: uint8, zero point 0, scale = threshold / 255" if self.fuse_relu else ""
         )
         return out
 

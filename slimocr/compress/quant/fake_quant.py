@@ -18,6 +18,9 @@ Conventions (``s`` is the quantization step, ONNX's ``scale``):
   the output of a layer followed by a ReLU is quantized after it, unsigned:
   ``q = clamp(round(relu(x) / s), 0, 255)``, ``s = t / 255`` (uint8, zero point 0), which lets
   ONNX Runtime run conv + ReLU as one ``QLinearConv``;
+* asymmetric activations (``act_range: asymmetric``): ``[lo, hi]`` from moving averages of the
+  batch min and max, ``s = (hi - lo) / 255``, uint8 zero point ``z = round(-lo / s)``; the
+  value grid is ``(q - z)·s`` for ``q ∈ [0, 255]``, i.e. levels ``-z … 255 - z`` times ``s``;
 * biases: int32 with step ``s_in · s_w`` (what ``QLinearConv`` uses);
 * gradients: straight-through (identity), as PaddleSlim's QAT does; clipping is PACT's job.
 
@@ -35,6 +38,7 @@ from torch import nn
 from slimocr.compress.quant.config import ACT_QMAX, ACT_QMIN, UNSIGNED_QMAX
 
 _EPS = 1e-8
+ASYM_PACT_REACH = 252.0 / 255.0  # asymmetric grid under PACT: both ends within α·252/255
 _INT32 = 2**31 - 1
 
 Observer = Callable[[torch.Tensor], None]
@@ -73,26 +77,25 @@ def weight_step(w: torch.Tensor, qmax: int, axis: int | None) -> torch.Tensor:
 
 
 class _ExportQDQ(torch.autograd.Function):
-    """Activation quantize-dequantize with a fixed (python) step; exports as
-    ``QuantizeLinear → DequantizeLinear``."""
+    """Activation quantize-dequantize with a fixed (python) step on the levels
+    ``qmin … qmax`` (255 apart); exports as ``QuantizeLinear → DequantizeLinear`` with zero
+    point ``-qmin`` (uint8: 128 for the symmetric grid, 0 after a ReLU, where the clamp at 0
+    is the ReLU) or ``-qmin - 128`` (int8)."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: torch.Tensor, step: float, signed: bool, unsigned: bool
+        ctx: Any, x: torch.Tensor, step: float, qmin: int, qmax: int, signed: bool
     ) -> torch.Tensor:  # type: ignore[override]
         s = torch.tensor(step, dtype=x.dtype)
-        lo, hi = (0, UNSIGNED_QMAX) if unsigned else (ACT_QMIN, ACT_QMAX)
-        return torch.clamp(torch.round(x / s), lo, hi) * s
+        return torch.clamp(torch.round(x / s), qmin, qmax) * s
 
     @staticmethod
-    def symbolic(g: Any, x: Any, step: float, signed: bool, unsigned: bool) -> Any:
+    def symbolic(g: Any, x: Any, step: float, qmin: int, qmax: int, signed: bool) -> Any:
         scale = g.op("Constant", value_t=torch.tensor(step, dtype=torch.float32))
-        if unsigned:  # uint8 with zero point 0: the clamp at 0 is the ReLU
-            zp_value = torch.tensor(0, dtype=torch.uint8)
-        elif signed:
-            zp_value = torch.tensor(0, dtype=torch.int8)
+        if signed:
+            zp_value = torch.tensor(-qmin - 128, dtype=torch.int8)
         else:
-            zp_value = torch.tensor(128, dtype=torch.uint8)
+            zp_value = torch.tensor(-qmin, dtype=torch.uint8)
         zp = g.op("Constant", value_t=zp_value)
         return g.op("DequantizeLinear", g.op("QuantizeLinear", x, scale, zp), scale, zp)
 
@@ -122,7 +125,7 @@ def export_dequant(q: torch.Tensor, step: torch.Tensor, axis: int) -> torch.Tens
 
 
 class ActQuant(nn.Module):
-    """Per-tensor symmetric 8-bit activation fake-quantizer (moving-average abs-max).
+    """Per-tensor 8-bit activation fake-quantizer (moving-average abs-max, or min and max).
 
     Modes: quantize (default); observe (``observer`` set: PTQ calibration hands it the raw input
     and passes the input through unchanged); export (``exporting``: emits Q/DQ nodes).
@@ -134,10 +137,16 @@ class ActQuant(nn.Module):
         unsigned: the quantizer of a layer output that a ReLU follows: it applies the ReLU
             itself (in every mode) and covers ``[0, threshold]`` with 255 steps (uint8, zero
             point 0); :func:`~.prepare.prepare_qat` then drops the ReLU module.
+        asymmetric: cover ``[lo, hi]`` (moving averages of the batch min and max; 0 always
+            inside) with 255 steps, uint8 with zero point ``round(-lo / step)`` (ignored for
+            an ``unsigned`` quantizer).
 
     >>> q = ActQuant(); _ = q.train()(torch.tensor([1.0, -2.0]))
     >>> float(q.threshold())
     2.0
+    >>> a = ActQuant(asymmetric=True); _ = a.train()(torch.tensor([-0.375, 6.0]))
+    >>> round(float(a.step()) * 255, 3), a.qmin, a.qmax
+    (6.375, -15, 240)
     """
 
     def __init__(
@@ -146,35 +155,51 @@ class ActQuant(nn.Module):
         signed: bool = False,
         pact: nn.Module | None = None,
         unsigned: bool = False,
+        asymmetric: bool = False,
     ):
         super().__init__()
         self.rate = rate
         self.signed = signed
         self.unsigned = unsigned
+        self.asymmetric = asymmetric and not unsigned
         self.pact = pact
         self.register_buffer("state", torch.zeros(()))
         self.register_buffer("accum", torch.zeros(()))
+        if self.asymmetric:  # moving average of the batch minimum (<= 0)
+            self.register_buffer("accum_lo", torch.zeros(()))
         self.observer: Observer | None = None
         self.exporting = False
 
     def extra_repr(self) -> str:
-        kind = "uint8 after ReLU" if self.unsigned else ("int8" if self.signed else "uint8")
+        if self.unsigned:
+            kind = "uint8 after ReLU"
+        elif self.asymmetric:
+            kind = "uint8 asymmetric"
+        else:
+            kind = "int8" if self.signed else "uint8"
         return f"rate={self.rate}, dtype={kind}"
 
     @property
     def qmin(self) -> int:
-        """Lowest level of the grid (0 for an unsigned quantizer)."""
-        return 0 if self.unsigned else ACT_QMIN
+        """Lowest level of the grid: 0 unsigned, ``-zero_point`` asymmetric, else -128."""
+        if self.unsigned:
+            return 0
+        return -self._asymmetric_grid()[1] if self.asymmetric else ACT_QMIN
 
     @property
     def qmax(self) -> int:
-        """Highest level of the grid: 255 unsigned, else 127."""
-        return UNSIGNED_QMAX if self.unsigned else ACT_QMAX
+        """Highest level of the grid: 255 unsigned, ``255 - zero_point`` asymmetric, else 127."""
+        if self.unsigned:
+            return UNSIGNED_QMAX
+        return UNSIGNED_QMAX - self._asymmetric_grid()[1] if self.asymmetric else ACT_QMAX
 
     @property
     def pact_reach(self) -> float:
-        """Largest threshold a PACT clip ``α`` allows, per unit of ``α``: ``qmax/(qmax+1)``
-        (the clip then never changes a quantized value, see :meth:`forward`)."""
+        """Largest threshold a PACT clip ``α`` allows, per unit of ``α``: ``qmax/(qmax+1)``,
+        or 252/255 on both sides of an asymmetric grid (the clip then never changes a
+        quantized value, see :meth:`forward`)."""
+        if self.asymmetric:
+            return ASYM_PACT_REACH
         return self.qmax / (self.qmax + 1.0)
 
     @property
@@ -182,14 +207,36 @@ class ActQuant(nn.Module):
         return bool(self.state > 0)
 
     def threshold(self) -> torch.Tensor:
-        """The abs-max the 8-bit grid covers: ``accum / state``."""
+        """The abs-max the 8-bit grid covers: ``accum / state`` (asymmetric: the top ``hi``)."""
         if not self.initialized:
             raise RuntimeError("activation quantizer has no scale yet: calibrate or train first")
         return self.accum / self.state
 
+    def lower(self) -> torch.Tensor:
+        """The bottom ``lo`` (<= 0) of an asymmetric grid; ``-threshold`` otherwise."""
+        if not self.asymmetric:
+            return -self.threshold()
+        self.threshold()  # raises when unset
+        return self.accum_lo / self.state
+
+    def _asymmetric_grid(self) -> tuple[torch.Tensor, int]:
+        """``(step, zero_point)`` of the asymmetric grid: ``[lo, hi]`` (each within
+        ``α·252/255`` under PACT, so that ``α >= (qmax + 1)·step`` and ``-α <= (qmin - 1)·step``),
+        ``step = (hi - lo) / 255``, ``zero_point = round(-lo / step)``."""
+        hi = self.threshold().detach()
+        lo = self.lower().detach()
+        if self.pact is not None:
+            reach = self.pact.alpha.detach() * ASYM_PACT_REACH
+            hi, lo = torch.minimum(hi, reach), torch.maximum(lo, -reach)
+        step = torch.clamp(hi - lo, min=_EPS) / UNSIGNED_QMAX
+        zero = int(torch.clamp(torch.round(-lo / step), 0, UNSIGNED_QMAX))
+        return step, zero
+
     def step(self) -> torch.Tensor:
         """Quantization step (ONNX scale): ``threshold / qmax``, the threshold capped at
-        ``α·qmax/(qmax+1)`` under PACT (see :meth:`forward`)."""
+        ``α·qmax/(qmax+1)`` under PACT (see :meth:`forward`); asymmetric: ``(hi - lo) / 255``."""
+        if self.asymmetric:
+            return self._asymmetric_grid()[0]
         t = self.threshold().detach()
         if self.pact is not None:
             t = torch.minimum(t, self.pact.alpha.detach() * self.pact_reach)
@@ -202,11 +249,22 @@ class ActQuant(nn.Module):
         self.accum.mul_(self.rate).add_(absmax.to(self.accum))
 
     @torch.no_grad()
-    def set_threshold(self, value: float) -> None:
+    def update_range(self, low: torch.Tensor, high: torch.Tensor) -> None:
+        """One moving-average step of an asymmetric grid with this batch's min and max."""
+        self.state.mul_(self.rate).add_(1.0)
+        self.accum.mul_(self.rate).add_(torch.clamp(high, min=0.0).to(self.accum))
+        self.accum_lo.mul_(self.rate).add_(torch.clamp(low, max=0.0).to(self.accum_lo))
+
+    @torch.no_grad()
+    def set_threshold(self, value: float, low: float | None = None) -> None:
         """Start from a calibrated threshold as if the moving average had converged to it
-        (``state = 1/(1-rate)``), so that training continues it at the usual rate."""
+        (``state = 1/(1-rate)``), so that training continues it at the usual rate. An
+        asymmetric grid takes its bottom too (``low`` <= 0; default ``-value``)."""
         self.state.fill_(1.0 / (1.0 - self.rate))
         self.accum.fill_(float(value) / (1.0 - self.rate))
+        if self.asymmetric:
+            low = -float(value) if low is None else min(float(low), 0.0)
+            self.accum_lo.fill_(low / (1.0 - self.rate))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Quantize ``x`` (after the PACT clip, if any).
@@ -217,7 +275,7 @@ class ActQuant(nn.Module):
         Runtime from fusing ``Conv → QuantizeLinear`` into ``QLinearConv``.
         """
         if self.exporting:  # an unsigned QuantizeLinear clamps at 0: no Relu node needed
-            return _ExportQDQ.apply(x, float(self.step()), self.signed, self.unsigned)
+            return _ExportQDQ.apply(x, float(self.step()), self.qmin, self.qmax, self.signed)
         if self.unsigned:
             x = torch.relu(x)
         if self.observer is not None:
@@ -226,7 +284,10 @@ class ActQuant(nn.Module):
         if self.pact is not None:
             x = self.pact(x)
         if self.training:
-            self.update(x.detach().abs().amax())
+            if self.asymmetric:
+                self.update_range(x.detach().amin(), x.detach().amax())
+            else:
+                self.update(x.detach().abs().amax())
         return fake_quant(x, self.step(), self.qmin, self.qmax)
 
 
@@ -260,7 +321,7 @@ class SigmoidGELU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate = torch.sigmoid(x * self.ALPHA)
         if torch.onnx.is_in_onnx_export():
-            gate = _ExportQDQ.apply(gate, self.STEP, False, True)
+            gate = _ExportQDQ.apply(gate, self.STEP, 0, UNSIGNED_QMAX, False)
         else:
             gate = quantize_unit_gate(gate)
         return x * gate
@@ -309,8 +370,8 @@ class QuantHardswish(nn.Module):
     rounding (``|error| <= |x|/510``, zero for ``|x| >= 3``); the gradient passes it straight
     through.
 
-    >>> QuantHardswish()(torch.tensor([-4.0, 1.0, 5.0]))
-    tensor([-0.0000,  0.6667,  5.0000])
+    >>> [round(float(v), 4) for v in QuantHardswish()(torch.tensor([-4.0, 1.0, 5.0]))]
+    [-0.0, 0.6667, 5.0]
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -254,7 +254,10 @@ def prepare_qat(
     def new_quant(unsigned: bool = False) -> ActQuant:
         init = _PACT_PLACEHOLDER if cfg.pact_init == "calib" else float(cfg.pact_init)
         pact = PACTClip(init) if cfg.pact else None
-        return ActQuant(cfg.moving_rate, cfg.act_signed, pact, unsigned=unsigned)
+        asymmetric = cfg.act_range == "asymmetric"
+        return ActQuant(
+            cfg.moving_rate, cfg.act_signed, pact, unsigned=unsigned, asymmetric=asymmetric
+        )
 
     relus = _sole_relus(graphs, model, replaced) if cfg.fuse_relu else {}
     for name, layer in replaced.items():

@@ -23,16 +23,28 @@ _MAX_SAMPLES = 1 << 18  # |x| values kept per batch for a percentile
 
 
 class _Stat:
-    """Collects one statistic of ``|x|`` per batch for one quantizer."""
+    """Collects one statistic of ``|x|`` per batch for one quantizer (``side``: ``"abs"``;
+    ``"high"`` / ``"low"``: of ``max(x, 0)`` / ``max(-x, 0)``, the two ends of an asymmetric
+    grid)."""
 
-    def __init__(self, method: CalibMethod, percentile: float, rate: float) -> None:
+    def __init__(
+        self, method: CalibMethod, percentile: float, rate: float, side: str = "abs"
+    ) -> None:
         self.method = method
         self.q = percentile / 100.0
         self.rate = rate
+        self.side = side
         self.values: list[float] = []
+        self.low: _Stat | None = None
 
     def __call__(self, x: torch.Tensor) -> None:
-        a = x.detach().abs().flatten().float()
+        if self.low is not None:
+            self.low(x)
+        x = x.detach().flatten().float()
+        if self.side == "abs":
+            a = x.abs()
+        else:
+            a = torch.clamp(x if self.side == "high" else -x, min=0.0)
         if self.method == "percentile":
             if a.numel() > _MAX_SAMPLES:
                 a = a[:: -(-a.numel() // _MAX_SAMPLES)]  # even stride: deterministic
@@ -82,7 +94,11 @@ def calibrate(
     cfg = cfg or QuantConfig()
     quants = act_quantizers(model)
     layers = [m for _, m in quant_layers(model)]
-    stats = {name: _Stat(method, percentile, q.rate) for name, q in quants}
+    stats = {}
+    for name, q in quants:
+        stats[name] = _Stat(method, percentile, q.rate, "high" if q.asymmetric else "abs")
+        if q.asymmetric:
+            stats[name].low = _Stat(method, percentile, q.rate, "low")
     was_training = model.training
     model.eval()
     try:
@@ -107,12 +123,15 @@ def calibrate(
         if not stats[name].values:
             continue  # not run in eval mode (e.g. the DB threshold branch): set by training
         value = max(stats[name].result(), 1e-6)
+        low_stat = stats[name].low
+        low = -low_stat.result() if low_stat is not None else -value
         if q.pact is not None:
             if cfg.pact_init == "calib":  # α just above the grid's reach (see ActQuant.step)
-                q.pact.alpha.data.fill_(value / q.pact_reach)
+                q.pact.alpha.data.fill_(max(value, -low) / q.pact_reach)
             else:
-                value = min(value, float(q.pact.alpha) * q.pact_reach)
-        q.set_threshold(value)
+                reach = float(q.pact.alpha) * q.pact_reach
+                value, low = min(value, reach), max(low, -reach)
+        q.set_threshold(value, low)
         result[name] = value
     return result
 
