@@ -3,12 +3,15 @@ uint8 with the zero point that puts 0 on the grid."""
 
 from __future__ import annotations
 
+import copy
+import math
+
 import onnx
 import pytest
 import torch
 from onnx import numpy_helper
 
-from slimocr.compress.quant import QuantConfig
+from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
 from slimocr.compress.quant.fake_quant import ActQuant, fake_quant
 from slimocr.compress.quant.pact import PACTClip
 from slimocr.errors import ConfigError
@@ -95,3 +98,23 @@ def test_config_checks_act_range() -> None:
         QuantConfig(act_range="asymmetric", act_signed=True)
     assert "act_range" not in QuantConfig().describe()  # symmetric files describe as before
     assert "asymmetric" in QuantConfig(act_range="asymmetric").describe()["act_scheme"]
+
+
+def test_percentile_calibration_takes_each_tail() -> None:
+    torch.manual_seed(0)
+    block = _Block().eval()
+    batches = [2 * torch.randn(2, 3, 8, 8) for _ in range(3)]
+    cfg = QuantConfig(act_range="asymmetric", pact=False)
+    model = prepare_qat(copy.deepcopy(block), cfg)
+    calibrate(model, batches, method="percentile", percentile=90.0, cfg=cfg)
+
+    def tail(values: torch.Tensor) -> float:  # the 90th percentile, as calibration takes it
+        a = torch.clamp(values.flatten(), min=0.0)
+        return float(a.kthvalue(math.ceil(0.9 * a.numel())).values)
+
+    with torch.no_grad():
+        outs = [block.act(block.conv(x)) for x in batches]
+    q = model.out.in_quant
+    assert float(q.threshold()) == pytest.approx(sum(tail(h) for h in outs) / 3, rel=1e-5)
+    assert float(q.lower()) == pytest.approx(-sum(tail(-h) for h in outs) / 3, rel=1e-5)
+    assert -0.375 <= float(q.lower()) < 0
