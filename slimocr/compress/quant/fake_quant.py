@@ -269,7 +269,8 @@ class ActQuant(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Quantize ``x`` (after the PACT clip, if any).
 
-        Under PACT the step is capped so that ``α >= 128·step``: every value the clip changes
+        Under PACT the grid is capped so that ``α >= (qmax + 1)·step`` (and, asymmetric,
+        ``-α <= (qmin - 1)·step``): every value the clip changes
         lands on the same saturated level with or without it. The clip then only carries the
         gradient to ``α``, and the exported graph needs no ``Clip`` node — which would stop ONNX
         Runtime from fusing ``Conv → QuantizeLinear`` into ``QLinearConv``.
