@@ -118,3 +118,17 @@ def test_percentile_calibration_takes_each_tail() -> None:
     assert float(q.threshold()) == pytest.approx(sum(tail(h) for h in outs) / 3, rel=1e-5)
     assert float(q.lower()) == pytest.approx(-sum(tail(-h) for h in outs) / 3, rel=1e-5)
     assert -0.375 <= float(q.lower()) < 0
+
+
+def test_asymmetric_grid_survives_a_checkpoint_round_trip() -> None:
+    model = _quantized("asymmetric")
+    state = model.state_dict()
+    assert any(k.endswith("accum_lo") for k in state)  # the bottom is checkpointed
+    torch.manual_seed(1)
+    fresh = prepare_qat(_Block().eval(), QuantConfig(act_range="asymmetric", pact=False))
+    fresh.load_state_dict(state)
+    for a, b in (
+        (model.out.in_quant, fresh.out.in_quant),
+        (model.conv.out_quant, fresh.conv.out_quant),
+    ):
+        assert float(a.step()) == float(b.step()) and (a.qmin, a.qmax) == (b.qmin, b.qmax)
