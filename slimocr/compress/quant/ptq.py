@@ -23,43 +23,44 @@ _MAX_SAMPLES = 1 << 18  # |x| values kept per batch for a percentile
 
 
 class _Stat:
-    """Collects one statistic of ``|x|`` per batch for one quantizer (``side``: ``"abs"``;
-    ``"high"`` / ``"low"``: of ``max(x, 0)`` / ``max(-x, 0)``, the two ends of an asymmetric
-    grid)."""
+    """Collects one statistic of ``|x|`` per batch for one quantizer; ``two_sided``: of
+    ``max(x, 0)`` and of ``max(-x, 0)`` instead, the two ends of an asymmetric grid."""
 
     def __init__(
-        self, method: CalibMethod, percentile: float, rate: float, side: str = "abs"
+        self, method: CalibMethod, percentile: float, rate: float, two_sided: bool = False
     ) -> None:
         self.method = method
         self.q = percentile / 100.0
         self.rate = rate
-        self.side = side
-        self.values: list[float] = []
-        self.low: _Stat | None = None
+        self.two_sided = two_sided
+        self.values: list[float] = []  # |x|, or the top side
+        self.low_values: list[float] = []  # the bottom side (two-sided only)
 
-    def __call__(self, x: torch.Tensor) -> None:
-        if self.low is not None:
-            self.low(x)
-        x = x.detach().flatten().float()
-        if self.side == "abs":
-            a = x.abs()
-        else:
-            a = torch.clamp(x if self.side == "high" else -x, min=0.0)
+    def _statistic(self, a: torch.Tensor) -> float:
         if self.method == "percentile":
             if a.numel() > _MAX_SAMPLES:
                 a = a[:: -(-a.numel() // _MAX_SAMPLES)]  # even stride: deterministic
             k = min(a.numel(), max(1, int(np.ceil(self.q * a.numel()))))
-            self.values.append(float(torch.kthvalue(a, k).values))  # O(n), unlike a sort
-        else:
-            self.values.append(float(a.max()))
+            return float(torch.kthvalue(a, k).values)  # O(n), unlike a sort
+        return float(a.max())
 
-    def result(self) -> float:
+    def __call__(self, x: torch.Tensor) -> None:
+        x = x.detach().flatten().float()
+        if not self.two_sided:
+            self.values.append(self._statistic(x.abs()))
+            return
+        self.values.append(self._statistic(torch.clamp(x, min=0.0)))
+        self.low_values.append(self._statistic(torch.clamp(-x, min=0.0)))
+
+    def result(self, values: list[float] | None = None) -> float:
+        """The calibrated value of ``values`` (default: ``self.values``)."""
+        values = self.values if values is None else values
         if self.method == "abs_max":
-            return max(self.values)
+            return max(values)
         if self.method == "percentile":
-            return float(np.mean(self.values))
+            return float(np.mean(values))
         state = accum = 0.0
-        for v in self.values:
+        for v in values:
             state, accum = self.rate * state + 1.0, self.rate * accum + v
         return accum / state
 
@@ -94,11 +95,7 @@ def calibrate(
     cfg = cfg or QuantConfig()
     quants = act_quantizers(model)
     layers = [m for _, m in quant_layers(model)]
-    stats = {}
-    for name, q in quants:
-        stats[name] = _Stat(method, percentile, q.rate, "high" if q.asymmetric else "abs")
-        if q.asymmetric:
-            stats[name].low = _Stat(method, percentile, q.rate, "low")
+    stats = {name: _Stat(method, percentile, q.rate, q.asymmetric) for name, q in quants}
     was_training = model.training
     model.eval()
     try:
@@ -120,11 +117,11 @@ def calibrate(
         model.train(was_training)
     result: dict[str, float] = {}
     for name, q in quants:
-        if not stats[name].values:
+        stat = stats[name]
+        if not stat.values:
             continue  # not run in eval mode (e.g. the DB threshold branch): set by training
-        value = max(stats[name].result(), 1e-6)
-        low_stat = stats[name].low
-        low = -low_stat.result() if low_stat is not None else -value
+        value = max(stat.result(), 1e-6)
+        low = -stat.result(stat.low_values) if stat.two_sided else -value
         if q.pact is not None:
             if cfg.pact_init == "calib":  # α just above the grid's reach (see ActQuant.step)
                 q.pact.alpha.data.fill_(max(value, -low) / q.pact_reach)
