@@ -242,6 +242,14 @@ class ActQuant(nn.Module):
             t = torch.minimum(t, self.pact.alpha.detach() * self.pact_reach)
         return torch.clamp(t, min=_EPS) / self.qmax
 
+    def grid(self) -> tuple[torch.Tensor, int, int]:
+        """``(step, qmin, qmax)`` in one go: an asymmetric grid's zero point is computed once,
+        not once for each of :meth:`step`, :attr:`qmin` and :attr:`qmax`."""
+        if self.asymmetric:
+            step, zero = self._asymmetric_grid()
+            return step, -zero, UNSIGNED_QMAX - zero
+        return self.step(), self.qmin, self.qmax
+
     @torch.no_grad()
     def update(self, absmax: torch.Tensor) -> None:
         """One moving-average step with this batch's ``max|x|``."""
@@ -276,7 +284,8 @@ class ActQuant(nn.Module):
         Runtime from fusing ``Conv → QuantizeLinear`` into ``QLinearConv``.
         """
         if self.exporting:  # an unsigned QuantizeLinear clamps at 0: no Relu node needed
-            return _ExportQDQ.apply(x, float(self.step()), self.qmin, self.qmax, self.signed)
+            step, qmin, qmax = self.grid()
+            return _ExportQDQ.apply(x, float(step), qmin, qmax, self.signed)
         if self.unsigned:
             x = torch.relu(x)
         if self.observer is not None:
@@ -289,7 +298,7 @@ class ActQuant(nn.Module):
                 self.update_range(x.detach().amin(), x.detach().amax())
             else:
                 self.update(x.detach().abs().amax())
-        return fake_quant(x, self.step(), self.qmin, self.qmax)
+        return fake_quant(x, *self.grid())
 
 
 def quantize_unit_gate(gate: torch.Tensor) -> torch.Tensor:
