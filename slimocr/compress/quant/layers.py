@@ -165,12 +165,12 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
 
     @torch.no_grad()
     def _integer_forward(self, x: torch.Tensor, s_out: torch.Tensor) -> torch.Tensor:
-        s_in = self.input_quantizer().step()
+        s_in, in_min, in_max = self.input_quantizer().grid()
         s_w = self.weight_step()
         x_int = torch.round(x / s_in)
         w_int = int_weight(self.weight, s_w, self.qmax, self.channel_axis)
         fan_in = self.weight[0].numel()
-        x_max = max(-self.input_quantizer().qmin, self.input_quantizer().qmax)
+        x_max = max(-in_min, in_max)
         dtype = torch.float32 if fan_in * x_max * self.qmax < 2**24 else torch.float64
         acc = self._conv_forward(x_int.to(dtype), w_int.to(dtype), None).double()
         if self.bias is not None:
@@ -181,7 +181,8 @@ class QuantConv2d(QuantMixin, nn.Conv2d):
             mult = mult.reshape(1, -1, 1, 1)
         q_out = self.out_quant
         assert q_out is not None
-        y = torch.clamp(torch.round(acc.float() * mult), q_out.qmin, q_out.qmax)
+        _, out_min, out_max = q_out.grid()
+        y = torch.clamp(torch.round(acc.float() * mult), out_min, out_max)
         return y * s_out
 
     @classmethod
