@@ -193,3 +193,31 @@ def test_latency_speedup_target_is_relative_to_the_parent_timed_in_the_same_run(
     assert calls[0] == shape  # the parent is timed first, on the recipe's latency input
     with pytest.raises(ConfigError, match="out of reach"):
         pr.choose_ratios(recipe(50.0), model, _hand_table(names), log=lambda s: None)
+
+
+@pytest.mark.parametrize(("use_best", "expected"), [(True, 1.0), (False, 2.0)])
+def test_finished_finetune_loads_best_or_final_weights(tmp_path, use_best, expected):
+    import torch
+
+    from slimocr.compress.prune.config import recipe_from_dict
+    from slimocr.compress.prune.recipe import finetune_stage
+    from slimocr.train.checkpoint import save_checkpoint
+
+    recipe = recipe_from_dict(
+        {
+            "out_dir": str(tmp_path),
+            "finetune": {"kind": "det", "model": "dbnet_mv3_ppocrv3", "data": {"train": "x"}},
+            "export": {"use_best": use_best},
+        }
+    )
+    run = tmp_path / "finetune"
+    run.mkdir()
+    model = torch.nn.Linear(2, 2)
+    for name, value in (("best.pt", 1.0), ("final.pt", 2.0)):
+        weights = {k: torch.full_like(v, value) for k, v in model.state_dict().items()}
+        save_checkpoint(run / name, model=weights)
+    lines: list[str] = []
+    result = finetune_stage(recipe, model, log=lines.append)
+    assert lines == [f"finetuning already finished in {run}"]
+    assert result["weights"].endswith("best.pt" if use_best else "final.pt")
+    assert torch.equal(model.weight, torch.full((2, 2), expected))

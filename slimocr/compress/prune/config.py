@@ -63,9 +63,14 @@ class ReconstructSection:
 
 @dataclass(frozen=True)
 class ExportSection:
-    """ONNX export and the optional evaluation of the exported file on a labelled set."""
+    """ONNX export and the optional evaluation of the exported file on a labelled set.
+
+    ``use_best``: export the finetune's ``best.pt`` (its best held-out score, when
+    ``finetune.eval_every`` is set) rather than its final weights ``final.pt``.
+    """
 
     onnx: bool = True
+    use_best: bool = True
     parent: str | None = None
     eval_data: str | None = None
     eval_limit: int | None = None

@@ -330,7 +330,9 @@ def reconstruct_stage(
 
 
 def finetune_stage(recipe: PruneRecipe, pruned: torch.nn.Module, log: Log = print) -> dict:
-    """Finetune the pruned model with the Trainer (resumable); loads its best weights."""
+    """Finetune the pruned model with the Trainer (resumable); loads its best held-out
+    weights (``best.pt``), or its final ones when ``export.use_best`` is off or no evaluation
+    ran."""
     from slimocr.train.checkpoint import load_checkpoint
     from slimocr.train.trainer import Trainer
 
@@ -343,7 +345,8 @@ def finetune_stage(recipe: PruneRecipe, pruned: torch.nn.Module, log: Log = prin
         result: dict[str, Any] = {"resumed": True}
     else:
         result = Trainer(cfg, model=pruned).fit(resume=True)
-    best = run / "best.pt" if (run / "best.pt").exists() else run / "final.pt"
+    use_best = recipe.export.use_best and (run / "best.pt").exists()
+    best = run / "best.pt" if use_best else run / "final.pt"
     pruned.load_state_dict(load_checkpoint(best)["model"])
     return {**result, "weights": str(best)}
 
