@@ -346,9 +346,9 @@ def finetune_stage(recipe: PruneRecipe, pruned: torch.nn.Module, log: Log = prin
     else:
         result = Trainer(cfg, model=pruned).fit(resume=True)
     use_best = recipe.export.use_best and (run / "best.pt").exists()
-    best = run / "best.pt" if use_best else run / "final.pt"
-    pruned.load_state_dict(load_checkpoint(best)["model"])
-    return {**result, "weights": str(best)}
+    weights = run / "best.pt" if use_best else run / "final.pt"
+    pruned.load_state_dict(load_checkpoint(weights)["model"])
+    return {**result, "weights": str(weights)}
 
 
 def export_stage(
