@@ -1,0 +1,81 @@
+"""Where a pipeline's end-to-end time goes: per-stage timings of benchmark pipelines.
+
+Each argument is a pipeline name (a zoo row such as ``slimocr-prune-w8-rec8`` or a peer's).
+The first ``--images`` images of ``--data`` (an ICDAR 2015 folder) are decoded once, then every
+pipeline reads every image, interleaved image by image, for ``--rounds`` rounds after one
+warm-up round; the medians over all timed calls of each stage of ``OCR.elapsed_ms``
+(``det_pre``, ``det_infer``, ``det_post``, ``crop``, ``rec``, ``total``) and each pipeline's
+total against the first pipeline's, from the same run. ``--system-malloc`` builds the pipelines
+with ``reuse_memory=False`` (glibc's default policy, :mod:`slimocr.infer.memory`); the setting is
+process-wide, so compare the two in separate runs.
+
+    python bench/stages.py slimocr-float slimocr-prune-w8-rec8 --data ../shared/data/ic15_det_test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+STAGES = ("det_pre", "det_infer", "det_post", "crop", "rec", "total")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pipelines", nargs="+", help="pipeline names (the benchmark's rows)")
+    parser.add_argument("--data", type=Path, required=True, help="ICDAR 2015 image folder")
+    parser.add_argument("--images", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--system-malloc", action="store_true", help="reuse_memory=False")
+    parser.add_argument("--out", type=Path, help="also write the numbers as JSON")
+    args = parser.parse_args()
+
+    import cv2
+
+    from slimocr.bench.latency import machine_info
+    from slimocr.eval.readers import load_det_dataset
+    from slimocr.infer.pipeline import OCR
+
+    images = [cv2.imread(str(s.image)) for s in load_det_dataset(args.data)[: args.images]]
+    if not images:
+        raise SystemExit(f"{args.data}: no images")
+    engines = {
+        name: OCR.from_pipeline(name, threads=args.threads, reuse_memory=not args.system_malloc)
+        for name in args.pipelines
+    }
+    times: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in engines}
+    for round_ in range(args.rounds + 1):
+        for img in images:
+            for name, engine in engines.items():
+                elapsed = engine(img).elapsed_ms
+                if round_ > 0:  # round 0 is the warm-up
+                    for stage in STAGES:
+                        times[name][stage].append(elapsed[stage])
+    medians = {n: {s: statistics.median(v) for s, v in st.items()} for n, st in times.items()}
+    first = medians[args.pipelines[0]]["total"]
+    print(f"{len(images)} images x {args.rounds} rounds, {args.threads} threads; medians in ms")
+    print("| pipeline | " + " | ".join(STAGES) + " | speed-up |")
+    print("|---|" + "---|" * (len(STAGES) + 1))
+    for name, med in medians.items():
+        cells = " | ".join(f"{med[s]:.2f}" for s in STAGES)
+        print(f"| {name} | {cells} | {first / med['total']:.2f}× |")
+    if args.out:
+        report = {
+            "machine": machine_info(),
+            "settings": {
+                "data": str(args.data),
+                "images": len(images),
+                "rounds": args.rounds,
+                "threads": args.threads,
+                "reuse_memory": not args.system_malloc,
+            },
+            "median_ms": medians,
+        }
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
