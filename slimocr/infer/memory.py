@@ -11,7 +11,6 @@ heap and reused (``bench/stages.py`` measures the effect per stage).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import sys
 
@@ -26,13 +25,12 @@ TRIM_THRESHOLD = 256 * 1024 * 1024
 def keep_freed_memory() -> bool:
     """Serve allocations below 32 MiB from the heap and keep up to 256 MiB of freed memory
     for reuse (glibc's ``mallopt``; process-wide, once). Returns False where it does not
-    apply (not Linux/glibc) or glibc refused; nothing changes then."""
+    apply (not Linux/glibc) or glibc refused a setting."""
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # another C library (musl has no mallopt)
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
