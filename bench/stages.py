@@ -1,13 +1,14 @@
 """Where a pipeline's end-to-end time goes: per-stage timings of benchmark pipelines.
 
 Each argument is a pipeline name (a zoo row such as ``slimocr-prune-w8-rec8`` or a peer's).
-The first ``--images`` images of ``--data`` (an ICDAR 2015 folder) are decoded once, then every
-pipeline reads every image, interleaved image by image, for ``--rounds`` rounds after one
-warm-up round; the medians over all timed calls of each stage of ``OCR.elapsed_ms``
-(``det_pre``, ``det_infer``, ``det_post``, ``crop``, ``rec``, ``total``) and each pipeline's
-total against the first pipeline's, from the same run. ``--system-malloc`` builds the pipelines
-with ``reuse_memory=False`` (glibc's default policy, :mod:`slimocr.infer.memory`); the setting is
-process-wide, so compare the two in separate runs.
+The first ``--images`` images of ``--data`` (an ICDAR 2015 folder) are decoded once; after one
+warm-up pass over them, every pipeline reads every image, interleaved image by image, for
+``--rounds`` rounds (:func:`slimocr.bench.latency.time_rows`). Printed: the medians over all
+timed calls of each stage of ``OCR.elapsed_ms`` (``det_pre``, ``det_infer``, ``det_post``,
+``crop``, ``rec``, ``total``) and each pipeline's total against the first pipeline's, from the
+same run. ``--system-malloc`` builds the pipelines with ``reuse_memory=False`` (glibc's default
+policy, :mod:`slimocr.infer.memory`); the setting is process-wide, so compare the two in
+separate runs.
 
     python bench/stages.py slimocr-float slimocr-prune-w8-rec8 --data ../shared/data/ic15_det_test
 """
@@ -35,7 +36,7 @@ def main() -> None:
 
     import cv2
 
-    from slimocr.bench.latency import machine_info
+    from slimocr.bench.latency import machine_info, time_rows
     from slimocr.eval.readers import load_det_dataset
     from slimocr.infer.pipeline import OCR
 
@@ -46,15 +47,22 @@ def main() -> None:
         name: OCR.from_pipeline(name, threads=args.threads, reuse_memory=not args.system_malloc)
         for name in args.pipelines
     }
-    times: dict[str, dict[str, list[float]]] = {n: {s: [] for s in STAGES} for n in engines}
-    for round_ in range(args.rounds + 1):
-        for img in images:
-            for name, engine in engines.items():
-                elapsed = engine(img).elapsed_ms
-                if round_ > 0:  # round 0 is the warm-up
-                    for stage in STAGES:
-                        times[name][stage].append(elapsed[stage])
-    medians = {n: {s: statistics.median(v) for s, v in st.items()} for n, st in times.items()}
+    calls: dict[str, list[dict[str, float]]] = {n: [] for n in engines}
+
+    def row(name: str, engine: OCR):  # noqa: ANN202
+        def run(i: int) -> float:
+            elapsed = engine(images[i]).elapsed_ms
+            calls[name].append(elapsed)
+            return elapsed["total"]
+
+        return run
+
+    warmup = len(images)  # the first calls of each row are the warm-up pass
+    time_rows({n: row(n, e) for n, e in engines.items()}, len(images), args.rounds, warmup)
+    medians = {
+        n: {s: statistics.median(c[s] for c in timed[warmup:]) for s in STAGES}
+        for n, timed in calls.items()
+    }
     first = medians[args.pipelines[0]]["total"]
     print(f"{len(images)} images x {args.rounds} rounds, {args.threads} threads; medians in ms")
     print("| pipeline | " + " | ".join(STAGES) + " | speed-up |")
