@@ -220,15 +220,30 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> TrainConf
 
 
 def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
+    """Set ``values[a][b]... = yaml(raw)`` for ``dotted`` = ``a.b...``.
+
+    Keys may hold dots themselves (module names, e.g. under ``select.ratios``): at each level
+    the longest run of parts that names an existing key is taken, else a single part.
+    """
     import yaml
 
-    keys = dotted.split(".")
+    parts = dotted.split(".")
     node = values
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
+    i = 0
+    while True:
+        for j in range(len(parts), i, -1):
+            key = ".".join(parts[i:j])
+            if key in node:
+                break
+        else:
+            j, key = i + 1, parts[i]
+        if j == len(parts):
+            node[key] = yaml.safe_load(raw)
+            return
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
             raise ConfigError(f"override {dotted!r}: {key} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
+        node, i = child, j
 
 
 def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""``--set key.sub=value`` overrides of YAML recipes (slimocr.train.config.read_recipe)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from slimocr.errors import ConfigError
+from slimocr.train.config import read_recipe
+
+RECIPE = """\
+description: dropped
+steps: 300
+select:
+  round_to: 8
+  ratios:
+    neck.levels.0.output.conv: 0.67
+    head.binarize.conv: 0.34
+finetune:
+  optim: {lr: 0.0001}
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(RECIPE, encoding="utf-8")
+    return path
+
+
+def test_plain_and_nested_keys(recipe: Path):
+    values = read_recipe(recipe, ["steps=600", "finetune.optim.lr=2e-4", "finetune.new.x=[1, 2]"])
+    assert "description" not in values
+    assert values["steps"] == 600
+    assert values["finetune"]["optim"]["lr"] == "2e-4"  # YAML 1.1 reads it as text
+    assert values["finetune"]["new"] == {"x": [1, 2]}
+
+
+def test_existing_keys_holding_dots_are_matched(recipe: Path):
+    values = read_recipe(
+        recipe,
+        ["select.ratios.head.binarize.conv=0", "select.ratios.neck.levels.0.output.conv=0.5"],
+    )
+    assert values["select"]["ratios"] == {"neck.levels.0.output.conv": 0.5, "head.binarize.conv": 0}
+    assert values["select"]["round_to"] == 8
+
+
+def test_malformed_overrides_are_refused(recipe: Path):
+    with pytest.raises(ConfigError, match="expected key=value"):
+        read_recipe(recipe, ["steps"])
+    with pytest.raises(ConfigError, match="steps is not a section"):
+        read_recipe(recipe, ["steps.x=1"])
