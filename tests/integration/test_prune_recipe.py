@@ -221,3 +221,28 @@ def test_finished_finetune_loads_best_or_final_weights(tmp_path, use_best, expec
     assert lines == [f"finetuning already finished in {run}"]
     assert result["weights"].endswith("best.pt" if use_best else "final.pt")
     assert torch.equal(model.weight, torch.full((2, 2), expected))
+
+
+RECIPES = sorted((Path(__file__).parents[2] / "recipes").glob("prune_*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_shipped_prune_recipes_name_prunable_groups(path: Path):
+    """Every shipped prune recipe loads, and its explicit ratios name groups that exist."""
+    from slimocr.compress.prune.config import load_recipe
+    from slimocr.compress.prune.recipe import choose_ratios, pruned_copy
+    from slimocr.compress.prune.spec import channel_spec
+    from slimocr.models import create_model
+
+    recipe = load_recipe(path)
+    if recipe.select.ratios is None:
+        pytest.skip("no explicit ratios")
+    model = create_model(recipe.arch, pretrained=False)
+    ratios, info = choose_ratios(recipe, model, None, log=lambda _: None)
+    assert info == {"mode": "explicit"} and set(recipe.select.ratios) <= set(ratios)
+    spec = channel_spec(pruned_copy(recipe, model, ratios))
+    before = channel_spec(model)
+    cut = [name for name in recipe.select.ratios if recipe.select.ratios[name] > 0]
+    for name in cut:  # every listed group really shrinks, to a multiple of round_to
+        assert spec[name]["out"] < before[name]["out"], name
+        assert spec[name]["out"] % recipe.select.round_to == 0, name
