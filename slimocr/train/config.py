@@ -178,6 +178,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 for i, (v, a) in enumerate(zip(value, args, strict=True))
             )
         raise ConfigError(f"{where}: expected {len(args)} values, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_tp, value_tp = typing.get_args(tp)
+        return {
+            _coerce(k, key_tp, where): _coerce(v, value_tp, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if origin is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -223,7 +231,8 @@ def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
     """Set ``values[a][b]... = yaml(raw)`` for ``dotted`` = ``a.b...``.
 
     Keys may hold dots themselves (module names, e.g. under ``select.ratios``): at each level
-    the longest run of parts that names an existing key is taken, else a single part.
+    the longest run of parts that names an existing key is taken; a new key is a single part,
+    or all the remaining parts in a mapping whose keys hold dots.
     """
     import yaml
 
@@ -235,8 +244,9 @@ def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
             key = ".".join(parts[i:j])
             if key in node:
                 break
-        else:
-            j, key = i + 1, parts[i]
+        else:  # a new key; in a mapping keyed by dotted names (module names) it is the rest
+            j = len(parts) if any("." in k for k in node) else i + 1
+            key = ".".join(parts[i:j])
         if j == len(parts):
             node[key] = yaml.safe_load(raw)
             return

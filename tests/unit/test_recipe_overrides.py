@@ -8,6 +8,7 @@ import pytest
 
 from slimocr.errors import ConfigError
 from slimocr.train.config import read_recipe
+from tests.conftest import needs_torch
 
 RECIPE = """\
 description: dropped
@@ -46,8 +47,38 @@ def test_existing_keys_holding_dots_are_matched(recipe: Path):
     assert values["select"]["round_to"] == 8
 
 
+def test_new_keys_in_a_mapping_of_dotted_names_stay_whole(recipe: Path):
+    values = read_recipe(recipe, ["select.ratios.backbone.stages.1.0.expand.0=0.5", "a.b=1"])
+    assert values["select"]["ratios"]["backbone.stages.1.0.expand.0"] == 0.5
+    assert values["a"] == {"b": 1}  # elsewhere a dot still opens a section
+
+
 def test_malformed_overrides_are_refused(recipe: Path):
     with pytest.raises(ConfigError, match="expected key=value"):
         read_recipe(recipe, ["steps"])
     with pytest.raises(ConfigError, match="steps is not a section"):
         read_recipe(recipe, ["steps.x=1"])
+
+
+@needs_torch
+def test_prune_ratios_are_numbers_in_range():
+    from slimocr.compress.prune.config import recipe_from_dict
+
+    base = read_recipe(Path(__file__).parents[2] / "recipes" / "prune_det_lat.yaml")
+    ok = recipe_from_dict(base)
+    assert ok.select.ratios["head.binarize.conv"] == 0.34
+    bad = {**base, "select": {**base["select"], "ratios": {"head.binarize.conv": "abc"}}}
+    with pytest.raises(
+        ConfigError, match=r"select\.ratios\.head\.binarize\.conv: expected a number"
+    ):
+        recipe_from_dict(bad)
+    for value in (1.5, -0.1):
+        bad["select"]["ratios"] = {"head.binarize.conv": value}
+        with pytest.raises(
+            ConfigError, match=r"select\.ratios\.head\.binarize\.conv: a pruning ratio"
+        ):
+            recipe_from_dict(bad)
+    with pytest.raises(ConfigError, match="select.uniform_ratio: a pruning ratio"):
+        recipe_from_dict({**base, "select": {"uniform_ratio": 2}})
+    with pytest.raises(ConfigError, match=r"select\.ratios: expected a mapping"):
+        recipe_from_dict({**base, "select": {"ratios": [0.5]}})

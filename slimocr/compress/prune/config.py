@@ -49,6 +49,12 @@ class SelectSection:
     max_ratio: float | None = None
     round_to: int = 1
 
+    def __post_init__(self) -> None:
+        named = {f"ratios.{k}": v for k, v in (self.ratios or {}).items()}
+        for key, value in {"uniform_ratio": self.uniform_ratio, **named}.items():
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"select.{key}: a pruning ratio is in [0, 1], got {value}")
+
 
 @dataclass(frozen=True)
 class ReconstructSection:
