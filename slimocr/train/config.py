@@ -18,6 +18,29 @@ from typing import Any, Literal
 from slimocr.errors import ConfigError
 
 
+class FieldValueError(ConfigError):
+    """A field's value is out of range; :func:`build_config` prefixes the section's path."""
+
+
+def _check_ranges(
+    obj: Any, bounds: dict[str, tuple[float | None, float | None]], positive: tuple[str, ...] = ()
+) -> None:
+    """Refuse a field outside ``[lo, hi]`` (None: open end) or, for ``positive``, not above 0.
+    Fields holding None are not checked."""
+    for name in (*bounds, *positive):
+        value = getattr(obj, name)
+        if value is None or isinstance(value, bool):
+            continue
+        if name in positive:
+            if value <= 0:
+                raise FieldValueError(f"{name}: must be > 0, got {value!r}")
+            continue
+        lo, hi = bounds[name]
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            span = f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"in [{lo}, {hi}]"
+            raise FieldValueError(f"{name}: must be {span}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the training and validation samples come from.
@@ -54,6 +77,26 @@ class DataConfig:
     on_bad_label: Literal["raise", "skip"] = "raise"
     labels: bool = True
 
+    def __post_init__(self) -> None:
+        _check_ranges(
+            self,
+            {
+                "val_fraction": (0.0, 0.9),
+                "val_max": (0, None),
+                "limit": (1, None),
+                "image_size": (32, None),
+                "image_height": (8, None),
+                "max_width": (8, None),
+                "batch_size": (1, None),
+                "num_workers": (0, None),
+            },
+        )
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise FieldValueError(
+                f"scale_range: expected 0 < low <= high, got {self.scale_range!r}"
+            )
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -65,6 +108,13 @@ class OptimConfig:
     warmup_steps: int = 0
     min_lr_ratio: float = 0.0
     grad_clip: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        _check_ranges(
+            self,
+            {"weight_decay": (0.0, None), "warmup_steps": (0, None), "min_lr_ratio": (0.0, 1.0)},
+            positive=("lr", "grad_clip"),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +132,13 @@ class LossConfig:
     distill: float = 0.0
     teacher_ctc: float = 0.0
     temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_ranges(
+            self,
+            {"label": (0.0, None), "distill": (0.0, None), "teacher_ctc": (0.0, None)},
+            positive=("temperature",),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +183,18 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     freeze_bn: bool = False
     trainable: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        _check_ranges(
+            self,
+            {
+                "steps": (0, None),
+                "eval_every": (0, None),
+                "ckpt_every": (1, None),
+                "log_every": (1, None),
+                "threads": (1, None),
+            },
+        )
 
 
 def _check_literal(value: Any, tp: Any, where: str) -> None:
@@ -218,6 +287,8 @@ def build_config(cls: type, values: Any, where: str) -> Any:
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
     try:
         return cls(**kwargs)
+    except FieldValueError as exc:
+        raise ConfigError(f"{where}.{exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -82,3 +82,24 @@ def test_prune_ratios_are_numbers_in_range():
         recipe_from_dict({**base, "select": {"uniform_ratio": 2}})
     with pytest.raises(ConfigError, match=r"select\.ratios: expected a mapping"):
         recipe_from_dict({**base, "select": {"ratios": [0.5]}})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("steps=-5", r"\.steps: must be >= 0, got -5"),
+        ("data.batch_size=0", r"\.data\.batch_size: must be >= 1, got 0"),
+        ("data.val_fraction=1", r"\.data\.val_fraction: must be in \[0\.0, 0\.9\]"),
+        ("data.scale_range=[2, 1]", r"\.data\.scale_range: expected 0 < low <= high"),
+        ("optim.lr=-1", r"\.optim\.lr: must be > 0"),
+        ("loss.temperature=0", r"\.loss\.temperature: must be > 0"),
+        ("ckpt_every=0", r"\.ckpt_every: must be >= 1"),
+    ],
+)
+def test_out_of_range_training_values_name_their_key(override: str, message: str):
+    from slimocr.train.config import load_config
+
+    path = Path(__file__).parents[2] / "recipes" / "finetune_det_ic15.yaml"
+    assert load_config(path, ["steps=0", "optim.grad_clip=null"]).steps == 0  # edges are fine
+    with pytest.raises(ConfigError, match=message):
+        load_config(path, [override])

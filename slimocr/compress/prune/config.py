@@ -15,7 +15,7 @@ from typing import Any
 
 from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
 from slimocr.errors import ConfigError
-from slimocr.train.config import TrainConfig, build_config, read_recipe
+from slimocr.train.config import FieldValueError, TrainConfig, build_config, read_recipe
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,13 @@ class SensitivitySection:
     images: int = 40
     min_macs_share: float = 0.0
     table: str | None = None
+
+    def __post_init__(self) -> None:
+        bad = [r for r in self.ratios if not 0.0 < r <= 1.0]
+        if bad:
+            raise FieldValueError(f"ratios: pruning ratios are in (0, 1], got {bad}")
+        if self.images < 1:
+            raise FieldValueError(f"images: must be >= 1, got {self.images}")
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ class SelectSection:
         named = {f"ratios.{k}": v for k, v in (self.ratios or {}).items()}
         for key, value in {"uniform_ratio": self.uniform_ratio, **named}.items():
             if value is not None and not 0.0 <= value <= 1.0:
-                raise ConfigError(f"select.{key}: a pruning ratio is in [0, 1], got {value}")
+                raise FieldValueError(f"{key}: a pruning ratio is in [0, 1], got {value}")
+        if self.round_to < 1:
+            raise FieldValueError(f"round_to: must be >= 1, got {self.round_to}")
 
 
 @dataclass(frozen=True)
