@@ -316,7 +316,8 @@ def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
             if key in node:
                 break
         else:  # a new key; in a mapping keyed by dotted names (module names) it is the rest
-            j = len(parts) if any("." in k for k in node) else i + 1
+            dotted_keys = any(isinstance(k, str) and "." in k for k in node)
+            j = len(parts) if dotted_keys else i + 1
             key = ".".join(parts[i:j])
         if j == len(parts):
             node[key] = yaml.safe_load(raw)

@@ -51,6 +51,9 @@ def test_new_keys_in_a_mapping_of_dotted_names_stay_whole(recipe: Path):
     values = read_recipe(recipe, ["select.ratios.backbone.stages.1.0.expand.0=0.5", "a.b=1"])
     assert values["select"]["ratios"]["backbone.stages.1.0.expand.0"] == 0.5
     assert values["a"] == {"b": 1}  # elsewhere a dot still opens a section
+    numbered = recipe.parent / "n.yaml"
+    numbered.write_text("table:\n  1: a\n  2: b\n", encoding="utf-8")  # YAML int keys
+    assert read_recipe(numbered, ["table.x=c"])["table"] == {1: "a", 2: "b", "x": "c"}
 
 
 def test_malformed_overrides_are_refused(recipe: Path):
