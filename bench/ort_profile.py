@@ -3,7 +3,8 @@
 One ONNX file (zoo name, official name or path), one fixed random input (``--shape``), ONNX
 Runtime's CPU provider with ``--threads`` threads and spinning off (as the pipeline runs),
 ``--warmup`` calls, then ``--runs`` profiled calls. Prints the kernel time per call by operator
-type and the ``--top`` slowest nodes with their output shapes. The shapes are the ones the
+type, the convolutions' time by the height of the map they write, and the ``--top`` slowest
+nodes with their output shapes. The shapes are the ones the
 kernels really produce after ONNX Runtime's graph rewrites: a blocked (NCHWc) float conv's
 output channels are rounded up to the CPU's block (16 with AVX-512, 8 with AVX2), and int8
 convolutions run channels-last (NHWC).
@@ -37,11 +38,20 @@ def main() -> None:
 
     from slimocr.bench.latency import machine_info
     from slimocr.bench.profile import by_height, kernel_times
+    from slimocr.errors import SlimOCRError
     from slimocr.zoo.registry import resolve_model
 
-    path = resolve_model(args.model, args.kind)
+    try:
+        path = resolve_model(args.model, args.kind)
+    except SlimOCRError as exc:
+        raise SystemExit(f"error: {exc}") from None
     shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,32,320")
-    shape = tuple(int(v) for v in shape_text.split(","))
+    try:
+        shape = tuple(int(v) for v in shape_text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        raise SystemExit(f"error: --shape {shape_text!r}: expected four positive integers N,C,H,W")
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,10 +61,13 @@ def main() -> None:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "profile")
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: x}
-        for _ in range(args.warmup + args.runs):
-            session.run(None, feed)
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            feed = {session.get_inputs()[0].name: x}
+            for _ in range(args.warmup + args.runs):
+                session.run(None, feed)
+        except Exception as exc:  # ONNX Runtime's own errors: bad file, wrong input shape
+            raise SystemExit(f"error: {path} at input {shape}: {exc}") from None
         trace = json.loads(Path(session.end_profiling()).read_text())
     by_op, nodes = kernel_times(trace, skip_calls=args.warmup)
     total = sum(by_op.values())
@@ -65,7 +78,7 @@ def main() -> None:
     for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1]):
         print(f"  {op:<28} {ms:7.2f} ms  {100 * ms / total:5.1f}%")
     heights = by_height(nodes)
-    print("by output height (maps of height 1 left out):")
+    print("convolutions by output height (maps of height 1 left out):")
     for h, row in heights.items():
         print(f"  {h:5d}  {row['ms']:7.2f} ms  {int(row['nodes']):3d} nodes")
     print(f"slowest {args.top} nodes:")
@@ -81,7 +94,7 @@ def main() -> None:
             "machine": machine_info(),
             "kernel_ms_per_call": round(total, 3),
             "by_op_ms": {k: round(v, 3) for k, v in by_op.items()},
-            "by_output_height": {
+            "conv_by_output_height": {
                 str(h): {"ms": round(r["ms"], 3), "nodes": int(r["nodes"])}
                 for h, r in heights.items()
             },

@@ -52,10 +52,17 @@ def output_height(shape_info: object) -> int | None:
     return None
 
 
-def by_height(nodes: list[dict]) -> dict[int, dict[str, float]]:
-    """Kernel milliseconds and node count per output height (largest maps first)."""
+CONV_OPS = ("Conv", "FusedConv", "QLinearConv", "ConvTranspose", "NhwcFusedConv")
+
+
+def by_height(nodes: list[dict], ops: tuple[str, ...] = CONV_OPS) -> dict[int, dict[str, float]]:
+    """Kernel milliseconds and node count of the ``ops`` nodes per output height (largest maps
+    first). Convolutions only by default: their output layout is known (float NCHW or NCHWc,
+    8-bit NHWC), while the float tensors between an int8 graph's kernels may be channels-last."""
     out: dict[int, dict[str, float]] = {}
     for node in nodes:
+        if node.get("op") not in ops:
+            continue
         h = output_height(node.get("output"))
         if h is None or h <= 1:
             continue

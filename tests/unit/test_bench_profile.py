@@ -58,11 +58,13 @@ def test_output_height_reads_each_layout():
 
 def test_by_height_sums_per_map_size_largest_first():
     nodes = [
-        {"ms": 1.0, "output": [{"float": [1, 16, 17, 30]}]},
-        {"ms": 2.0, "output": [{"float": [1, 1, 136, 240, 16]}]},
-        {"ms": 0.5, "output": [{"float": [1, 8, 136, 240]}]},
-        {"ms": 9.0, "output": [{"float": [1, 64, 1, 1]}]},  # pooled: left out
+        {"op": "Conv", "ms": 1.0, "output": [{"float": [1, 16, 17, 30]}]},
+        {"op": "Conv", "ms": 2.0, "output": [{"float": [1, 1, 136, 240, 16]}]},
+        {"op": "QLinearConv", "ms": 0.5, "output": [{"uint8": [1, 136, 240, 8]}]},
+        {"op": "Conv", "ms": 9.0, "output": [{"float": [1, 64, 1, 1]}]},  # pooled: left out
+        {"op": "DequantizeLinear", "ms": 4.0, "output": [{"float": [1, 136, 240, 8]}]},
     ]
     rows = by_height(nodes)
     assert list(rows) == [136, 17]
     assert rows[136] == {"ms": 2.5, "nodes": 2}
+    assert by_height(nodes, ops=("DequantizeLinear",)) == {240: {"ms": 4.0, "nodes": 1}}
