@@ -39,6 +39,7 @@ def main() -> None:
     from slimocr.bench.latency import machine_info
     from slimocr.bench.profile import by_height, kernel_times
     from slimocr.errors import SlimOCRError
+    from slimocr.infer.session import session_options
     from slimocr.zoo.registry import resolve_model
 
     try:
@@ -55,10 +56,7 @@ def main() -> None:
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
 
     with tempfile.TemporaryDirectory() as tmp:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts = session_options(args.threads)  # as the pipeline's sessions, plus profiling
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "profile")
         try:

@@ -58,6 +58,22 @@ def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None)
     )
 
 
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """The pipeline's ONNX Runtime session options: ``threads`` intra-op threads (None or 0:
+    ONNX Runtime's default), one inter-op thread, sequential execution, worker threads that
+    sleep between runs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # A pipeline holds several sessions (detector, recognizer) that run in turn; spinning
+    # worker threads of the idle one take the cores from the busy one (measured: twice the
+    # latency with 2 cores). Workers therefore sleep between runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxSession:
     """An ONNX model loaded for CPU inference, with one input and (at least) one output.
 
@@ -85,18 +101,11 @@ class OnnxSession:
             raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
         if threads is not None and threads < 0:
             raise ValueError(f"threads must be >= 0 or None, got {threads}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        # A pipeline holds several sessions (detector, recognizer) that run in turn; spinning
-        # worker threads of the idle one take the cores from the busy one (measured: twice the
-        # latency with 2 cores). Workers therefore sleep between runs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(self.path),
+                sess_options=session_options(threads),
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises several pybind11 exception types
             raise ModelFileError(

@@ -22,7 +22,7 @@ class FieldValueError(ConfigError):
     """A field's value is out of range; :func:`build_config` prefixes the section's path."""
 
 
-def _check_ranges(
+def check_ranges(
     obj: Any, bounds: dict[str, tuple[float | None, float | None]], positive: tuple[str, ...] = ()
 ) -> None:
     """Refuse a field outside ``[lo, hi]`` (None: open end) or, for ``positive``, not above 0.
@@ -78,7 +78,7 @@ class DataConfig:
     labels: bool = True
 
     def __post_init__(self) -> None:
-        _check_ranges(
+        check_ranges(
             self,
             {
                 "val_fraction": (0.0, 0.9),
@@ -110,7 +110,7 @@ class OptimConfig:
     grad_clip: float | None = 10.0
 
     def __post_init__(self) -> None:
-        _check_ranges(
+        check_ranges(
             self,
             {"weight_decay": (0.0, None), "warmup_steps": (0, None), "min_lr_ratio": (0.0, 1.0)},
             positive=("lr", "grad_clip"),
@@ -134,7 +134,7 @@ class LossConfig:
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_ranges(
+        check_ranges(
             self,
             {"label": (0.0, None), "distill": (0.0, None), "teacher_ctc": (0.0, None)},
             positive=("temperature",),
@@ -185,7 +185,7 @@ class TrainConfig:
     trainable: list[str] | None = None
 
     def __post_init__(self) -> None:
-        _check_ranges(
+        check_ranges(
             self,
             {
                 "steps": (0, None),

@@ -15,7 +15,13 @@ from typing import Any
 
 from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
 from slimocr.errors import ConfigError
-from slimocr.train.config import FieldValueError, TrainConfig, build_config, read_recipe
+from slimocr.train.config import (
+    FieldValueError,
+    TrainConfig,
+    build_config,
+    check_ranges,
+    read_recipe,
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +44,7 @@ class SensitivitySection:
         bad = [r for r in self.ratios if not 0.0 < r <= 1.0]
         if bad:
             raise FieldValueError(f"ratios: pruning ratios are in (0, 1], got {bad}")
-        if self.images < 1:
-            raise FieldValueError(f"images: must be >= 1, got {self.images}")
+        check_ranges(self, {"images": (1, None)})
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,7 @@ class SelectSection:
         for key, value in {"uniform_ratio": self.uniform_ratio, **named}.items():
             if value is not None and not 0.0 <= value <= 1.0:
                 raise FieldValueError(f"{key}: a pruning ratio is in [0, 1], got {value}")
-        if self.round_to < 1:
-            raise FieldValueError(f"round_to: must be >= 1, got {self.round_to}")
+        check_ranges(self, {"round_to": (1, None)})
 
 
 @dataclass(frozen=True)
