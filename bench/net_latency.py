@@ -16,10 +16,14 @@ counts of each file (which kernels ONNX Runtime really runs).
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
+
+from slimocr.files import out_file_problem
+from slimocr.infer.session import MAX_THREADS
 
 
 def from_git(spec: str, folder: Path) -> Path:
@@ -27,65 +31,128 @@ def from_git(spec: str, folder: Path) -> Path:
     try:
         data = subprocess.run(["git", "show", spec], check=True, capture_output=True).stdout
     except subprocess.CalledProcessError as exc:
-        raise SystemExit(f"git:{spec}: {exc.stderr.decode().strip()}") from None
+        _fail(f"git:{spec}: {exc.stderr.decode().strip()}")
+    except OSError as exc:
+        _fail(f"git:{spec}: cannot run git ({exc})")
     out = folder / f"{len(list(folder.iterdir()))}_{Path(spec.split(':', 1)[-1]).name}"
     out.write_bytes(data)
     return out
 
 
-def main() -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code`` (2: bad argument)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"N,C,H,W"`` → four positive ints; exits with code 2 on anything else."""
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 4 or min(shape) < 1:
+        _fail(f"--shape {text!r}: expected four positive integers N,C,H,W", 2)
+    return shape
+
+
+def check_out_file(out: Path | None) -> None:
+    """Exit with code 2 unless ``out`` can be written as a file."""
+    problem = None if out is None else out_file_problem(out)
+    if problem:
+        _fail(f"--out {problem}", 2)
+
+
+def parse_models(items: list[str]) -> dict[str, str]:
+    """``[label=]name`` arguments → label → name; exits with code 2 on an empty name or a
+    repeated label."""
+    out: dict[str, str] = {}
+    for item in items:
+        label, _, name = item.rpartition("=")
+        if not name:
+            _fail(f"{item!r}: no model name (give NAME, a path or LABEL=NAME)", 2)
+        label = label or name
+        if label in out:
+            _fail(f"{item!r}: label {label!r} given twice (name the rows with LABEL=NAME)", 2)
+        out[label] = name
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="+", help="zoo/official names or .onnx paths, label=... ok")
     ap.add_argument("--kind", choices=("det", "rec"), default="det")
     ap.add_argument("--shape", default=None, help="input N,C,H,W (det 1,3,544,960; rec 6,3,48,320)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads (0: ORT's default)")
     ap.add_argument("--runs", type=int, default=30, help="timed calls per row and round")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+
+    # every argument is checked before a model is loaded or a call timed
+    for flag, value, least in (("--runs", args.runs, 1), ("--rounds", args.rounds, 1)):
+        if value < least:
+            _fail(f"{flag} {value}: must be at least {least}", 2)
+    if not 0 <= args.threads <= MAX_THREADS:
+        _fail(f"--threads {args.threads}: must be in [0, {MAX_THREADS}] (0: ORT's default)", 2)
+    shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,48,320")
+    shape = parse_shape(shape_text)
+    models = parse_models(args.models)
+    check_out_file(args.out)
 
     import numpy as np
 
     from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
     from slimocr.compress.quant.export import optimized_op_counts
+    from slimocr.errors import SlimOCRError
     from slimocr.infer.session import OnnxSession
     from slimocr.zoo.registry import resolve_model
 
-    shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,48,320")
-    shape = tuple(int(v) for v in shape_text.split(","))
-    files: dict[str, Path] = {}
-    sources: dict[str, str] = {}
-    tmp = Path(tempfile.mkdtemp(prefix="net_latency_"))
-    for item in args.models:
-        label, _, name = item.rpartition("=")
-        label = label or name
-        if name.startswith("git:"):
-            files[label] = from_git(name[4:], tmp)
-            sources[label] = name
-        else:
-            files[label] = resolve_model(name, args.kind)
-            sources[label] = str(files[label])
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    sessions = {n: OnnxSession(p, threads=args.threads) for n, p in files.items()}
-    timers = time_rows(
-        {n: session_runner(s, x) for n, s in sessions.items()},
-        args.runs,
-        repeats=args.rounds,
-        warmup=3,
-    )
-    first = next(iter(timers.values())).median()
-    result = {
-        "machine": machine_info(),
-        "threads": args.threads,
-        "input": list(shape),
-        "calls_per_row": args.runs * args.rounds,
-        "files": sources,
-        "median_ms": {n: round(t.median(), 2) for n, t in timers.items()},
-        "speedup_vs_first": {n: round(first / t.median(), 3) for n, t in timers.items()},
-        "optimized_ops": {n: dict(optimized_op_counts(p)) for n, p in files.items()},
-    }
-    emit_report(result, args.out)
-    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    except (MemoryError, ValueError) as exc:
+        _fail(f"--shape {shape_text}: input too large for this machine ({exc})", 2)
+    with tempfile.TemporaryDirectory(prefix="net_latency_") as tmp:
+        files: dict[str, Path] = {}
+        sources: dict[str, str] = {}
+        sessions: dict[str, OnnxSession] = {}
+        for label, name in models.items():
+            try:
+                if name.startswith("git:"):
+                    files[label] = from_git(name[4:], Path(tmp))
+                    sources[label] = name
+                else:
+                    files[label] = resolve_model(name, args.kind)
+                    sources[label] = str(files[label])
+                sessions[label] = OnnxSession(files[label], threads=args.threads)
+            except SlimOCRError as exc:
+                _fail(str(exc))
+            try:  # one untimed call: a wrong input rank or size fails here, not mid-timing
+                sessions[label].run(x)
+            except Exception as exc:  # ONNX Runtime raises several pybind11 exception types
+                text = " ".join(str(exc).split())
+                _fail(f"{name}: cannot run at input {list(shape)}: {text[:300]}")
+        timers = time_rows(
+            {n: session_runner(s, x) for n, s in sessions.items()},
+            args.runs,
+            repeats=args.rounds,
+            warmup=3,
+        )
+        first = next(iter(timers.values())).median()
+        result = {
+            "machine": machine_info(),
+            "threads": args.threads,
+            "input": list(shape),
+            "calls_per_row": args.runs * args.rounds,
+            "files": sources,
+            "median_ms": {n: round(t.median(), 2) for n, t in timers.items()},
+            "speedup_vs_first": {n: round(first / t.median(), 3) for n, t in timers.items()},
+            "optimized_ops": {n: dict(optimized_op_counts(p)) for n, p in files.items()},
+        }
+    try:
+        emit_report(result, args.out)
+    except OSError as exc:
+        _fail(f"--out {args.out}: cannot write ({exc})")
 
 
 if __name__ == "__main__":

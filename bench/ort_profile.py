@@ -17,21 +17,51 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
+
+from slimocr.files import out_file_problem
+from slimocr.infer.session import MAX_THREADS
 
 
-def main() -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code`` (2: bad argument)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def check_out_file(out: Path | None) -> None:
+    """Exit with code 2 unless ``out`` can be written as a file."""
+    problem = None if out is None else out_file_problem(out)
+    if problem:
+        _fail(f"--out {problem}", 2)
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="zoo/official name or .onnx path")
     ap.add_argument("--kind", choices=("det", "rec"), default="det")
     ap.add_argument("--shape", default=None, help="input N,C,H,W (det 1,3,544,960; rec 6,3,32,320)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads (0: ORT's default)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--top", type=int, default=20, help="slowest nodes to print")
     ap.add_argument("--out", type=Path, default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+
+    # every argument is checked before the model is loaded
+    for flag, value, least in (
+        ("--runs", args.runs, 1),
+        ("--warmup", args.warmup, 0),
+        ("--top", args.top, 0),
+    ):
+        if value < least:
+            _fail(f"{flag} {value}: must be at least {least}", 2)
+    if not 0 <= args.threads <= MAX_THREADS:
+        _fail(f"--threads {args.threads}: must be in [0, {MAX_THREADS}] (0: ORT's default)", 2)
+    check_out_file(args.out)
 
     import numpy as np
     import onnxruntime as ort
@@ -45,15 +75,18 @@ def main() -> None:
     try:
         path = resolve_model(args.model, args.kind)
     except SlimOCRError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        _fail(str(exc))
     shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,32,320")
     try:
         shape = tuple(int(v) for v in shape_text.split(","))
     except ValueError:
         shape = ()
     if len(shape) != 4 or min(shape) < 1:
-        raise SystemExit(f"error: --shape {shape_text!r}: expected four positive integers N,C,H,W")
-    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+        _fail(f"--shape {shape_text!r}: expected four positive integers N,C,H,W", 2)
+    try:
+        x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    except (MemoryError, ValueError) as exc:
+        _fail(f"--shape {shape_text}: input too large for this machine ({exc})", 2)
 
     with tempfile.TemporaryDirectory() as tmp:
         opts = session_options(args.threads)  # as the pipeline's sessions, plus profiling
@@ -65,13 +98,14 @@ def main() -> None:
             for _ in range(args.warmup + args.runs):
                 session.run(None, feed)
         except Exception as exc:  # ONNX Runtime's own errors: bad file, wrong input shape
-            raise SystemExit(f"error: {path} at input {shape}: {exc}") from None
+            _fail(f"{path} at input {list(shape)}: {' '.join(str(exc).split())[:300]}")
         trace = json.loads(Path(session.end_profiling()).read_text())
     by_op, nodes = kernel_times(trace, skip_calls=args.warmup)
     total = sum(by_op.values())
 
     print(f"{args.model}: {path}")
-    print(f"input {shape}, {args.threads} threads, {args.runs} profiled calls")
+    threads = f"{args.threads} threads" if args.threads else "ONNX Runtime's default threads"
+    print(f"input {shape}, {threads}, {args.runs} profiled calls")
     print(f"kernel time per call: {total:.2f} ms")
     for op, ms in sorted(by_op.items(), key=lambda kv: -kv[1]):
         print(f"  {op:<28} {ms:7.2f} ms  {100 * ms / total:5.1f}%")
@@ -98,8 +132,11 @@ def main() -> None:
             },
             "nodes": [{**n, "ms": round(n["ms"], 3)} for n in nodes],
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"--out {args.out}: cannot write ({exc})")
         print(f"wrote {args.out}")
 
 

@@ -25,3 +25,8 @@ class LabelError(SlimOCRError):
 
 class ConfigError(SlimOCRError):
     """A recipe or config is invalid (unknown key, wrong type)."""
+
+
+class OptionError(SlimOCRError, ValueError):
+    """An option is out of range (threads, size limits, thresholds, batch size); also a
+    ``ValueError``, as it was before it had its own class."""

@@ -8,6 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from slimocr.errors import ConfigError
+
+
+def out_file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be written as an output file (it is a folder, or a folder on its
+    way is an existing file), or None. For commands that check ``--out`` before their work."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path}: is a folder, not a file name"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{path}: {parent} is a file, not a folder"
+    return None
+
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     """Write ``path`` so that a reader (or a kill) never sees half a file.
@@ -17,8 +31,13 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     any error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(tmp)

@@ -10,7 +10,12 @@ def kernel_times(trace: list[dict], skip_calls: int = 0) -> tuple[dict[str, floa
 
     The first ``skip_calls`` calls (warm-up) are left out: node events before the start of
     call ``skip_calls`` (counted from 0) are dropped, and the rest are averaged over the calls.
+
+    Raises:
+        ValueError: ``skip_calls`` is negative, or the trace holds no call after the skipped ones.
     """
+    if skip_calls < 0:
+        raise ValueError(f"skip_calls must be >= 0, got {skip_calls}")
     calls = sorted(e["ts"] for e in trace if e.get("name") == "model_run")
     if len(calls) <= skip_calls:
         raise ValueError(f"profile holds {len(calls)} calls, fewer than {skip_calls + 1}")

@@ -11,6 +11,7 @@ medians), so ratios come from one run.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,20 @@ def _accuracy(
     return {"det": det, "rec": rec}
 
 
+def option_problems(
+    timing_images: int, timing_crops: int, repeats: int, limit: int | None
+) -> list[str]:
+    """The counts of :func:`run_bench` below 1, as ``--option value: ...`` lines (a table
+    without timings would hold NaN latencies)."""
+    counts = {
+        "--timing-images": timing_images,
+        "--timing-crops": timing_crops,
+        "--repeats": repeats,
+        "--limit": 1 if limit is None else limit,
+    }
+    return [f"{flag} {value}: must be at least 1" for flag, value in counts.items() if value < 1]
+
+
 def run_bench(
     data: Path,
     rows: list[BenchRow],
@@ -129,7 +144,17 @@ def run_bench(
         timing_crops: word crops timed (in batches of 6) per round.
         repeats: timing rounds.
         limit: evaluate accuracy on the first N samples only (quick runs).
+
+    Raises:
+        ValueError: ``timing_images``, ``timing_crops``, ``repeats`` or ``limit`` below 1
+            (a table without timings would hold NaN latencies).
+        NotADirectoryError: ``out_dir`` is an existing file.
     """
+    problems = option_problems(timing_images, timing_crops, repeats, limit)
+    if problems:
+        raise ValueError(problems[0])
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: is a file, not an output folder")
     det_data, rec_data = data / "ic15_det_test", data / "ic15_rec_test"
     engines = {
         r.name: OCR(r.det, r.rec, threads=threads, rec_image_height=r.rec_height) for r in rows
@@ -244,13 +269,16 @@ def default_pick(rows: list[dict[str, Any]]) -> dict[str, str] | None:
     bar against the float pair (the pair itself qualifies, so there is always one when the
     baseline was measured; rows measured against another reference, the PP-OCRv6 ones, are
     not candidates), the fastest end to end; rows within :data:`SPEED_TIE` of it tie, and the
-    smallest of those (total file size) wins."""
+    smallest of those (total file size) wins. Rows without a finite end-to-end time (not
+    timed) are not candidates; None when no row qualifies."""
     ok = [
         x
         for x in rows
         if x.get("group") == "zoo"
         and x.get("meets_accuracy_bar")
         and x.get("reference", BASELINE) == BASELINE
+        and isinstance(x.get("e2e_ms"), (int, float))
+        and math.isfinite(x["e2e_ms"])
     ]
     if not ok:
         return None

@@ -22,6 +22,18 @@ def bench_cmd(
     limit: int | None = typer.Option(None, help="accuracy on the first N samples only"),
 ) -> None:
     """Accuracy, latency, size and compression of every zoo pipeline and the peers."""
+    # options first, before any model is loaded (exit 2: a bad option)
+    from slimocr.bench.table import option_problems
+
+    for problem in option_problems(timing_images, timing_crops, repeats, limit)[:1]:
+        fail(problem, 2)
+    if threads < 0:
+        fail(f"--threads {threads}: must be >= 0 (0: ONNX Runtime's default)", 2)
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: is a file; --out takes the output folder", 2)
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            fail(f"--out {out}: {parent} is a file, not a folder", 2)
     from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
     from slimocr.pretrained.official import official_available
 

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from slimocr.errors import SlimOCRError
+from slimocr.errors import ConfigError, SlimOCRError
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -30,9 +30,23 @@ def require_torch(command: str) -> None:
         fail(f"`slimocr {command}` needs the training extra: pip install 'slimocr[train]'")
 
 
+def check_out_file(path: Path) -> None:
+    """Exit with a clear line (code 2) when ``path`` cannot be an output file
+    (:func:`slimocr.files.out_file_problem`). Called before the work whose result it holds."""
+    from slimocr.files import out_file_problem
+
+    problem = out_file_problem(path)
+    if problem:
+        fail(problem, code=2)
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write ``data`` as JSON; an unwritable path is a :class:`ConfigError` naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 class CliErrors:

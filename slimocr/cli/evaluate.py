@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from slimocr.cli.common import CliErrors, write_json
+from slimocr.cli.common import CliErrors, check_out_file, fail, write_json
 
 eval_app = typer.Typer(
     help="Evaluate models on a labelled set (det also against a reference detector).",
@@ -22,17 +22,43 @@ ThreadsOpt = typer.Option(None, help="ONNX Runtime intra-op threads")
 LimitOpt = typer.Option(None, help="evaluate only the first N samples")
 
 
+def _start(out: Path | None, limit: int | None) -> None:
+    """Refuse a bad ``--out`` or ``--limit`` before any work."""
+    if out is not None:
+        check_out_file(out)
+    if limit is not None and limit < 1:
+        fail(f"--limit must be >= 1, got {limit}", code=2)
+
+
+def _samples(samples: list[Any], data: Path, limit: int | None) -> list[Any]:
+    samples = samples[:limit]
+    if not samples:
+        fail(f"{data}: no samples to evaluate")
+    return samples
+
+
 def _summary(
     report: dict[str, Any], data: Path, out: Path | None, settings: dict[str, Any]
 ) -> None:
+    """Print the metrics (and write the report); exit 1 when some samples failed (they are
+    listed, and counted as empty predictions in the metrics)."""
     report["settings"] = {"data": str(data), **settings}
     if out is not None:
-        write_json(out, report)
+        with CliErrors():
+            write_json(out, report)
     summary = {k: v for k, v in report.items() if k in ("metrics", "timing", "settings")}
-    summary["n_errors"] = len(report.get("errors", []))
+    errors = report.get("errors", [])
+    summary["n_errors"] = len(errors)
     typer.echo(json.dumps(summary, indent=2))
-    for err in report.get("errors", [])[:20]:
-        typer.echo(f"error: {err['image']}: {err['error']}", err=True)
+    for err in errors[:20]:
+        named = err["error"].startswith(err["image"])  # the loader's messages name the file
+        typer.echo(
+            f"error: {err['error'] if named else err['image'] + ': ' + err['error']}", err=True
+        )
+    if len(errors) > 20:
+        typer.echo(f"error: ... and {len(errors) - 20} more (all in the report)", err=True)
+    if errors:
+        raise typer.Exit(1)
 
 
 @eval_app.command("det")
@@ -74,12 +100,13 @@ def det_cmd(
 
         return detect
 
+    _start(out, limit)
     with CliErrors():
         path = resolve_model(model, "det")
         if reference is None:
-            samples = load_det_dataset(data)[:limit]
+            samples = _samples(load_det_dataset(data), data, limit)
         else:
-            images = _det_images(data)[:limit]
+            images = _samples(_det_images(data), data, limit)
             samples = label_with_reference(images, detector(resolve_model(reference, "det")))
         report = run_det_eval(samples, detector(path))
     _summary(
@@ -138,8 +165,9 @@ def rec_cmd(
     from slimocr.infer.session import OnnxSession
     from slimocr.zoo.registry import resolve_model
 
+    _start(out, limit)
     with CliErrors():
-        samples = load_rec_dataset(data)[:limit]
+        samples = _samples(load_rec_dataset(data), data, limit)
         path = resolve_model(model, "rec")
         session = OnnxSession(path, threads)
         rec = TextRecognizer(
@@ -185,8 +213,9 @@ def e2e_cmd(
     from slimocr.eval.readers import load_det_dataset
     from slimocr.infer.pipeline import OCR
 
+    _start(out, limit)
     with CliErrors():
-        samples = load_det_dataset(data)[:limit]
+        samples = _samples(load_det_dataset(data), data, limit)
         engine = OCR(
             det_model=det_model,
             rec_model=rec_model,

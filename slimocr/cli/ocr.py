@@ -52,6 +52,8 @@ def ocr_cmd(
     }
     with CliErrors():
         images, missing = expand_images(images)
+        if draw is not None:
+            _check_draw(draw, single=len(images) == 1)
         if model is None:
             engine = OCR(det_model=det_model, rec_model=rec_model, **options)  # type: ignore[arg-type]
         elif "," in model:
@@ -78,7 +80,10 @@ def ocr_cmd(
                 box = " ".join(f"{x:.0f},{y:.0f}" for x, y in line.box)
                 typer.echo(f"{line.score:.3f}\t{box}\t{line.text}")
         if draw is not None:
-            _draw(Path(source), result, draw, single=len(images) == 1)
+            problem = _draw(Path(source), result, draw, single=len(images) == 1)
+            if problem:
+                failures += 1
+                typer.echo(f"error: {problem}", err=True)
     if failures:
         raise typer.Exit(1)
 
@@ -108,13 +113,41 @@ def expand_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
     return images, problems
 
 
-def _draw(source: Path, result: object, draw: Path, single: bool) -> None:
+def _draw_target(draw: Path, source: Path, single: bool) -> Path:
+    """One image and a name with a suffix (not an existing folder): that file; else a file
+    in the folder ``draw``."""
+    if single and draw.suffix and not draw.is_dir():
+        return draw
+    return draw / f"{source.stem}_ocr.png"
+
+
+def _check_draw(draw: Path, single: bool) -> None:
+    """Refuse a ``--draw`` target that cannot be written, before any work."""
+    if single and draw.suffix and not draw.is_dir():
+        if draw.suffix.lower() not in IMAGE_SUFFIXES:
+            fail(f"--draw {draw}: not an image file name ({', '.join(IMAGE_SUFFIXES)})", code=2)
+        folder = draw.parent
+    else:
+        folder = draw
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                fail(f"--draw {draw}: {path} is a file, not a folder", code=2)
+            break
+
+
+def _draw(source: Path, result: object, draw: Path, single: bool) -> str | None:
+    """Write the drawn image; returns a problem line when it could not be written."""
     import cv2
 
     from slimocr.infer.draw import draw_result
     from slimocr.infer.image import load_image
 
     canvas = draw_result(load_image(source), result)
-    out = draw if single and draw.suffix else draw / f"{source.stem}_ocr.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), canvas)
+    out = _draw_target(draw, source, single)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = cv2.imwrite(str(out), canvas)
+    except (OSError, cv2.error) as exc:
+        return f"{out}: cannot write the drawn image: {exc}"
+    return None if written else f"{out}: cannot write the drawn image"

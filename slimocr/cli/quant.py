@@ -71,11 +71,17 @@ def quant_weights_cmd(
         fail("`slimocr quant-weights` needs the onnx package: pip install 'slimocr[train]'")
     with CliErrors():
         src = resolve_model(model, kind)
+        if out.resolve() == src.resolve():
+            fail(f"{out}: is the source model; write the int8 file elsewhere", code=2)
+        from slimocr.infer.session import OnnxSession, check_model_kind
+
+        check_model_kind(OnnxSession(src, threads=1), kind)
+        source_bytes = src.stat().st_size
         try:
             converted = weight_only_file(src, out, extra={"parent": model})
         except ValueError as exc:
             fail(f"{src}: {exc}")
-    summary = {"source": str(src), "out": str(out), "source_bytes": src.stat().st_size}
+    summary = {"source": str(src), "out": str(out), "source_bytes": source_bytes}
     summary["out_bytes"] = out.stat().st_size
     summary["weight_only"] = converted
     typer.echo(json.dumps(summary, indent=2))

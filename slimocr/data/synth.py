@@ -308,7 +308,10 @@ def _write_dataset(out_dir: str | Path, n: int, cfg: SynthConfig, kind: str) -> 
     if n < 1:
         raise ConfigError(f"number of {kind} samples must be at least 1, got {n}")
     out = Path(out_dir)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    try:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file on the way, no permission
+        raise ConfigError(f"{out}: cannot make the output folder: {exc.strerror or exc}") from None
     stream = {"det": 0, "rec": 1}[kind]
     lines = []
     for i in range(n):

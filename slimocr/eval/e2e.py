@@ -21,7 +21,7 @@ from slimocr.errors import SlimOCRError
 from slimocr.eval.det_metrics import DetEvaluator
 from slimocr.eval.readers import DetSample
 from slimocr.eval.rec_metrics import alnum_lower
-from slimocr.eval.runner import _imread, _write_json
+from slimocr.eval.runner import _imread, _write_json, read_error
 
 # image -> (lines [(box (K,2), text, score)], per-stage ms)
 PipelineFn = Callable[[np.ndarray], tuple[list[tuple[np.ndarray, str, float]], dict[str, float]]]
@@ -62,7 +62,7 @@ def run_e2e_eval(
         lines: list[tuple[np.ndarray, str, float]] = []
         img = _imread(sample.image)
         if img is None:
-            errors.append({"image": str(sample.image), "error": "cannot read image"})
+            errors.append({"image": str(sample.image), "error": read_error(sample.image)})
         else:
             try:
                 lines, ms = pipeline(img)

@@ -36,6 +36,18 @@ def _imread(path: Path) -> np.ndarray | None:
     return img if img is not None and img.size else None
 
 
+def read_error(path: Path) -> str:
+    """Why an image :func:`_imread` returned None for cannot be read (the pipeline loader's
+    message: missing, empty, a folder, not an image, ...)."""
+    from slimocr.infer.image import load_image
+
+    try:
+        load_image(path)
+    except SlimOCRError as exc:
+        return str(exc)
+    return f"{path}: cannot read image"
+
+
 def _timing(ms: list[float], unit: str, wall_s: float) -> dict[str, float | int]:
     return {
         f"median_ms_per_{unit}": statistics.median(ms) if ms else 0.0,
@@ -96,7 +108,7 @@ def run_det_eval(
         scores: list[float] = []
         img = _imread(sample.image)
         if img is None:
-            errors.append({"image": str(sample.image), "error": "cannot read image"})
+            errors.append({"image": str(sample.image), "error": read_error(sample.image)})
         else:
             try:
                 t0 = time.perf_counter()
@@ -201,7 +213,7 @@ def run_rec_eval(
         for i, sample in enumerate(chunk):
             img = _imread(sample.image)
             if img is None:
-                errors.append({"image": str(sample.image), "error": "cannot read image"})
+                errors.append({"image": str(sample.image), "error": read_error(sample.image)})
             else:
                 loaded.append((i, img))
         if loaded:

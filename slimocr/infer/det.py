@@ -9,11 +9,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from slimocr.errors import OptionError
 from slimocr.infer.results import DetResult
-from slimocr.infer.session import OnnxSession
+from slimocr.infer.session import OnnxSession, check_model_kind
 from slimocr.postprocess.db import DBPostProcess
 
 _LIMIT_TYPES = ("max", "min", "resize_long")
+MAX_LIMIT_SIDE_LEN = 8192  # a side limit beyond this resizes into gigabytes of activations
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 1, 3)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 1, 3)
 _SCALE = np.float32(1.0 / 255.0)
@@ -51,9 +53,11 @@ class DetPreprocess:
 
     def __init__(self, limit_side_len: int = 960, limit_type: str = "max") -> None:
         if limit_type not in _LIMIT_TYPES:
-            raise ValueError(f"limit_type must be one of {_LIMIT_TYPES}, got {limit_type!r}")
-        if limit_side_len <= 0:
-            raise ValueError(f"limit_side_len must be positive, got {limit_side_len}")
+            raise OptionError(f"limit_type must be one of {_LIMIT_TYPES}, got {limit_type!r}")
+        if not 0 < limit_side_len <= MAX_LIMIT_SIDE_LEN:
+            raise OptionError(
+                f"limit_side_len must be in [1, {MAX_LIMIT_SIDE_LEN}], got {limit_side_len}"
+            )
         self.limit_side_len = limit_side_len
         self.limit_type = limit_type
 
@@ -125,8 +129,9 @@ class TextDetector:
         limit_type: str = "max",
         **db_kwargs: Any,
     ) -> None:
-        self.session = model if isinstance(model, OnnxSession) else OnnxSession(model, threads)
         self.preprocess = DetPreprocess(limit_side_len, limit_type)
+        self.session = model if isinstance(model, OnnxSession) else OnnxSession(model, threads)
+        check_model_kind(self.session, "det")
         self.postprocess = DBPostProcess(**db_kwargs)
 
     def probability_map(self, img_bgr: np.ndarray) -> np.ndarray:

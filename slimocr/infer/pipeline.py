@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from slimocr.charset import charset_from_character, load_charset
-from slimocr.errors import ModelFileError, SlimOCRError
+from slimocr.errors import ModelFileError, OptionError, SlimOCRError
 from slimocr.infer.crop import crop_quad, sorted_boxes
 from slimocr.infer.det import TextDetector
 from slimocr.infer.image import load_image
 from slimocr.infer.memory import keep_freed_memory
 from slimocr.infer.rec import TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, TextLine
-from slimocr.infer.session import OnnxSession
+from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
 from slimocr.pretrained.official import official_available, official_path
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
@@ -112,6 +112,9 @@ class OCR:
         rec_image_height: int | None = None,
         reuse_memory: bool = True,
     ) -> None:
+        if not 0.0 <= drop_score <= 1.0:  # also refuses NaN
+            raise OptionError(f"drop_score must be in [0, 1], got {drop_score}")
+        check_threads(threads)
         if reuse_memory:
             keep_freed_memory()
         det_path = resolve_model(det_model, "det")
@@ -125,6 +128,7 @@ class OCR:
             unclip_ratio=unclip_ratio,
         )
         rec_session = OnnxSession(rec_path, threads)
+        check_model_kind(rec_session, "rec")
         self.recognizer = TextRecognizer(
             rec_session,
             charset=resolve_charset(charset, rec_session),

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from slimocr.charset import charset_from_json
-from slimocr.errors import LabelError, ModelFileError
+from slimocr.errors import LabelError, ModelFileError, OptionError
 from slimocr.infer.results import RecResult
-from slimocr.infer.session import OnnxSession
+from slimocr.infer.session import OnnxSession, check_model_kind
 from slimocr.postprocess.ctc import ctc_greedy_decode
 
 
@@ -92,8 +92,9 @@ class TextRecognizer:
         image_width: int = 320,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise OptionError(f"batch_size must be >= 1, got {batch_size}")
         self.session = model if isinstance(model, OnnxSession) else OnnxSession(model, threads)
+        check_model_kind(self.session, "rec")
         self.charset: list[str] = (
             list(charset) if charset is not None else charset_from_metadata(self.session)
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from slimocr.errors import ModelFileError
+from slimocr.errors import ModelFileError, OptionError
 
 
 def _one_line(exc: BaseException) -> str:
@@ -74,6 +74,37 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
+MAX_THREADS = 256
+
+
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count ONNX Runtime cannot use: negative, or absurdly large (creating
+    100000 worker threads takes minutes before the first run)."""
+    if threads is not None and not 0 <= threads <= MAX_THREADS:
+        raise OptionError(
+            f"threads must be in [0, {MAX_THREADS}] (0: ONNX Runtime's default), got {threads}"
+        )
+
+
+def check_model_kind(session: OnnxSession, kind: str) -> None:
+    """Refuse a detector where a recognizer is expected and vice versa: by the file's ``kind``
+    metadata (SlimOCR's files), else by the rank of its first output (a DB detector's is
+    N×1×H×W, a CTC recognizer's N×T×classes)."""
+    declared = session.metadata.get("kind")
+    other = {"det": "rec", "rec": "det"}[kind]
+    words = {"det": "a text detector", "rec": "a text recognizer"}
+    if declared in ("det", "rec"):
+        if declared != kind:
+            raise ModelFileError(f"{session.path}: is {words[declared]}, expected {words[kind]}")
+        return
+    rank = len(session.output_shape)
+    if rank and rank != {"det": 4, "rec": 3}[kind]:
+        raise ModelFileError(
+            f"{session.path}: its output has rank {rank}, so it is not {words[kind]} "
+            f"(maybe {words[other]}?)"
+        )
+
+
 class OnnxSession:
     """An ONNX model loaded for CPU inference, with one input and (at least) one output.
 
@@ -99,8 +130,7 @@ class OnnxSession:
             raise ModelFileError(f"{self.path}: model file not found")
         if self.path.is_dir():
             raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
-        if threads is not None and threads < 0:
-            raise ValueError(f"threads must be >= 0 or None, got {threads}")
+        check_threads(threads)
         try:
             self._session = ort.InferenceSession(
                 str(self.path),

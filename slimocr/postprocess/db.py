@@ -25,10 +25,14 @@ Only numpy, OpenCV, pyclipper and shapely are used.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pyclipper
 from shapely.geometry import Polygon
+
+from slimocr.errors import OptionError
 
 _SCORE_MODES = ("fast", "slow")
 
@@ -203,7 +207,16 @@ class DBPostProcess:
         min_size: int = 3,
     ) -> None:
         if score_mode not in _SCORE_MODES:
-            raise ValueError(f"score_mode must be one of {_SCORE_MODES}, got {score_mode!r}")
+            raise OptionError(f"score_mode must be one of {_SCORE_MODES}, got {score_mode!r}")
+        for name, value in (("thresh", thresh), ("box_thresh", box_thresh)):
+            if not 0.0 <= value < 1.0:  # also refuses NaN
+                raise OptionError(f"{name} must be in [0, 1), got {value}")
+        if not unclip_ratio > 0.0 or math.isinf(unclip_ratio):
+            raise OptionError(f"unclip_ratio must be a positive number, got {unclip_ratio}")
+        if max_candidates < 0 or min_size < 0:
+            raise OptionError(
+                f"max_candidates and min_size must be >= 0, got {max_candidates}, {min_size}"
+            )
         self.thresh = thresh
         self.box_thresh = box_thresh
         self.max_candidates = max_candidates

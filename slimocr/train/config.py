@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,12 +26,15 @@ class FieldValueError(ConfigError):
 def check_ranges(
     obj: Any, bounds: dict[str, tuple[float | None, float | None]], positive: tuple[str, ...] = ()
 ) -> None:
-    """Refuse a field outside ``[lo, hi]`` (None: open end) or, for ``positive``, not above 0.
-    Fields holding None are not checked."""
+    """Refuse a field outside ``[lo, hi]`` (None: open end) or, for ``positive``, not above 0;
+    a float field must also be finite (NaN compares false with every bound, and no field
+    here means anything at infinity). Fields holding None are not checked."""
     for name in (*bounds, *positive):
         value = getattr(obj, name)
         if value is None or isinstance(value, bool):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FieldValueError(f"{name}: must be a finite number, got {value!r}")
         if name in positive:
             if value <= 0:
                 raise FieldValueError(f"{name}: must be > 0, got {value!r}")
@@ -92,7 +96,7 @@ class DataConfig:
             },
         )
         lo, hi = self.scale_range
-        if not 0 < lo <= hi:
+        if not 0 < lo <= hi < math.inf:
             raise FieldValueError(
                 f"scale_range: expected 0 < low <= high, got {self.scale_range!r}"
             )
@@ -193,8 +197,33 @@ class TrainConfig:
                 "ckpt_every": (1, None),
                 "log_every": (1, None),
                 "threads": (1, None),
+                "seed": (0, None),  # numpy's generators refuse negative seeds
             },
         )
+        if self.trainable is not None and not self.trainable:
+            raise FieldValueError(
+                "trainable: an empty list trains nothing; leave it out (null) to train everything"
+            )
+        check_model_kind(self.model, self.kind)
+
+
+def check_model_kind(model: str, kind: str) -> None:
+    """Refuse an unregistered ``model``, or one that is not a ``kind`` model (``det``/``rec``).
+
+    Skipped without torch (the registry needs it); the training commands need torch anyway.
+
+    Raises:
+        FieldValueError: naming the ``model`` field.
+    """
+    try:
+        from slimocr.models import list_models, model_spec
+    except ImportError:
+        return
+    if model not in list_models():
+        raise FieldValueError(f"model: unknown model {model!r}; known: {', '.join(list_models())}")
+    actual = model_spec(model).kind
+    if actual != kind:
+        raise FieldValueError(f"model: {model} is a {actual} model, but kind is {kind!r}")
 
 
 def _check_literal(value: Any, tp: Any, where: str) -> None:
@@ -281,7 +310,7 @@ def build_config(cls: type, values: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a mapping")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    unknown = sorted(set(values) - names, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
@@ -320,12 +349,27 @@ def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
             j = len(parts) if dotted_keys else i + 1
             key = ".".join(parts[i:j])
         if j == len(parts):
-            node[key] = yaml.safe_load(raw)
+            try:
+                node[key] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise ConfigError(
+                    f"override {dotted}={raw!r}: the value is not valid YAML ({_yaml_problem(exc)})"
+                ) from None
             return
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
             raise ConfigError(f"override {dotted!r}: {key} is not a section")
         node, i = child, j
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML error on one line: what is wrong and, when known, where (line, column)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None)
+    mark = getattr(exc, "problem_mark", None)
+    text = str(problem) if problem else str(exc)
+    if mark is not None:
+        text += f" at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(text.split())
 
 
 def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -340,8 +384,14 @@ def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[st
     path = Path(path)
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read recipe ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot read recipe (not UTF-8 text: byte {exc.start})"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not a valid YAML recipe ({_yaml_problem(exc)})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc.strerror or exc})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a recipe must be a mapping")
     values.pop("description", None)

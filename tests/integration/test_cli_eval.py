@@ -63,3 +63,51 @@ def test_a_folder_without_labels_or_images_is_an_error_naming_it(tmp_path: Path)
     # without a reference the labels are required, as before
     result = _eval_det("--data", str(_folder(tmp_path)))
     assert result.exit_code != 0 and "no ICDAR GT folder" in result.output
+
+
+def _rec_set(tmp_path: Path) -> Path:
+    import cv2
+
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    crop = cv2.imread(str(SAMPLE))[:48, :160]
+    cv2.imwrite(str(folder / "ok.png"), crop)
+    (folder / "bad.png").write_bytes(b"not an image at all")
+    (folder / "rec_gt.txt").write_text("ok.png\tword\nbad.png\tother\n", encoding="utf-8")
+    return folder
+
+
+def test_an_unreadable_sample_is_named_counted_and_makes_the_exit_non_zero(tmp_path: Path):
+    out = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app, ["eval", "rec", "--data", str(_rec_set(tmp_path)), "--threads", "1", "--out", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    report = json.loads(out.read_text())  # the report is still written, with both samples
+    assert report["metrics"]["n"] == 2 and len(report["errors"]) == 1
+    assert "bad.png" in report["errors"][0]["error"] and "cannot read" not in result.output
+    assert f"error: {tmp_path / 'rec' / 'bad.png'}:" in result.output
+
+
+def test_bad_out_limit_or_model_kind_fail_before_any_work(tmp_path: Path):
+    data = str(_rec_set(tmp_path))
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    result = CliRunner().invoke(app, ["eval", "rec", "--data", data, "--out", str(folder)])
+    assert result.exit_code == 2 and f"{folder}: is a folder" in result.output
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["eval", "rec", "--data", data, "--out", f"{blocker}/r.json"])
+    assert result.exit_code == 2 and f"{blocker} is a file" in result.output
+    result = CliRunner().invoke(app, ["eval", "rec", "--data", data, "--limit", "0"])
+    assert result.exit_code == 2 and "--limit must be >= 1" in result.output
+    from slimocr.zoo.records import FILES_DIR
+
+    det_file = str(FILES_DIR / "ppocrv3-det-float.onnx")  # a file path: no zoo record to check
+    result = CliRunner().invoke(app, ["eval", "rec", "--data", data, "--model", det_file])
+    assert result.exit_code == 1
+    assert "is a text detector, expected a text recognizer" in result.output
+    rec_file = str(FILES_DIR / "ppocrv2-rec-float.onnx")
+    result = _eval_det("--data", str(_folder(tmp_path)), "--reference", rec_file)
+    assert result.exit_code == 1
+    assert "is a text recognizer, expected a text detector" in result.output

@@ -69,3 +69,42 @@ def test_peer_pipeline_gets_its_recognizer_height(pipeline: str, rec_file: str) 
     result = _ocr(str(SAMPLE), "--model", pipeline)
     assert result.exit_code == 0, result.output
     assert "16:55" in result.output
+
+
+def test_draw_targets_that_cannot_be_written_are_refused_or_reported(tmp_path: Path) -> None:
+    result = _ocr(str(SAMPLE), "--draw", str(tmp_path / "boxes.xyz"))
+    assert result.exit_code == 2 and "not an image file name" in result.output
+    blocker = tmp_path / "taken.png"
+    blocker.write_bytes(b"x")
+    # two images: --draw is a folder, and this one is a file
+    result = _ocr(str(SAMPLE), str(SAMPLE), "--draw", str(blocker))
+    assert result.exit_code == 2 and f"{blocker} is a file, not a folder" in result.output
+    (tmp_path / "folder.png").mkdir()  # an existing folder stays a folder, whatever its name
+    result = _ocr(str(SAMPLE), "--draw", str(tmp_path / "folder.png"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "folder.png" / "sample_ocr.png").is_file()
+    result = _ocr(str(SAMPLE), "--draw", str(tmp_path / "one.png"))
+    assert result.exit_code == 0 and (tmp_path / "one.png").is_file()
+
+
+def test_a_recognizer_file_as_detector_is_one_error_line() -> None:
+    from slimocr.zoo.records import FILES_DIR
+
+    result = _ocr(str(SAMPLE), "--det-model", str(FILES_DIR / "ppocrv2-rec-float.onnx"))
+    assert result.exit_code == 1
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .endswith("is a text recognizer, expected a text detector")
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--threads", "-1"), ("--limit-side-len", "0"), ("--limit-type", "foo"),
+     ("--box-thresh", "nan"), ("--drop-score", "2"), ("--unclip-ratio", "-1")],
+)  # fmt: skip
+def test_out_of_range_options_are_one_error_line(option: str, value: str) -> None:
+    result = _ocr(str(SAMPLE), option, value)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1

@@ -87,7 +87,8 @@ def test_metadata_and_charset(tmp_path: Path) -> None:
     from slimocr.infer.rec import TextRecognizer
 
     with_charset = tmp_path / "with.onnx"
-    _tiny_identity_model(with_charset, {"charset": json.dumps(["a", "b", "é"])})
+    # kind "rec": the identity model's 4-D output would otherwise read as a detector's
+    _tiny_identity_model(with_charset, {"kind": "rec", "charset": json.dumps(["a", "b", "é"])})
     session = OnnxSession(with_charset, threads=1)
     assert session.input_name == "x"
     assert json.loads(session.metadata["charset"]) == ["a", "b", "é"]
@@ -96,13 +97,13 @@ def test_metadata_and_charset(tmp_path: Path) -> None:
     assert TextRecognizer(session).charset == ["a", "b", "é"]
 
     without = tmp_path / "without.onnx"
-    _tiny_identity_model(without, {})
+    _tiny_identity_model(without, {"kind": "rec"})
     with pytest.raises(ModelFileError, match="charset"):
         TextRecognizer(without)
     assert TextRecognizer(without, charset=["x"]).charset == ["x"]
 
     broken = tmp_path / "broken.onnx"
-    _tiny_identity_model(broken, {"charset": "{not json"})
+    _tiny_identity_model(broken, {"kind": "rec", "charset": "{not json"})
     with pytest.raises(ModelFileError, match=str(broken).replace("\\", "\\\\")):
         TextRecognizer(broken)
 
@@ -122,3 +123,47 @@ def test_int8_saturation_risk_only_for_8bit_weights_on_x86_without_vnni():
     assert int8_saturation_risk({}, avx2) is None  # a float file
     assert int8_saturation_risk(w8, None) is None  # not x86 / unknown CPU
     assert int8_saturation_risk({"quant": "not json"}, avx2) is None
+
+
+def test_wrong_kind_of_model_is_refused_by_metadata_or_output_rank(tmp_path: Path) -> None:
+    from slimocr.infer.det import TextDetector
+    from slimocr.infer.rec import TextRecognizer
+    from slimocr.zoo.records import FILES_DIR
+
+    det_file, rec_file = FILES_DIR / "ppocrv3-det-float.onnx", FILES_DIR / "ppocrv2-rec-float.onnx"
+    with pytest.raises(ModelFileError, match="is a text recognizer, expected a text detector"):
+        TextDetector(rec_file, threads=1)
+    with pytest.raises(ModelFileError, match="is a text detector, expected a text recognizer"):
+        TextRecognizer(det_file, threads=1)
+    # without kind metadata (as the official files): the output rank tells
+    untagged = tmp_path / "untagged.onnx"
+    _tiny_identity_model(untagged, {})
+    with pytest.raises(ModelFileError, match="rank 4, so it is not a text recognizer"):
+        TextRecognizer(untagged, charset=["x"])
+    assert TextDetector(untagged, threads=1).session.path == untagged
+
+
+def _bad_options() -> dict[str, object]:
+    from slimocr.infer.det import DetPreprocess
+    from slimocr.postprocess.db import DBPostProcess
+
+    return {
+        "threads -1": lambda: OnnxSession("unused.onnx", threads=-1),
+        "threads 100000": lambda: OnnxSession("unused.onnx", threads=100000),
+        "limit_side_len 0": lambda: DetPreprocess(0),
+        "limit_type foo": lambda: DetPreprocess(960, "foo"),
+        "box_thresh nan": lambda: DBPostProcess(box_thresh=float("nan")),
+        "box_thresh 5": lambda: DBPostProcess(box_thresh=5),
+        "unclip_ratio -1": lambda: DBPostProcess(unclip_ratio=-1),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_options()))
+def test_out_of_range_options_are_option_errors(case: str, tmp_path: Path, monkeypatch) -> None:
+    from slimocr.errors import OptionError, SlimOCRError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "unused.onnx").write_bytes(b"")  # never opened: the option is checked first
+    with pytest.raises(OptionError) as info:
+        _bad_options()[case]()
+    assert isinstance(info.value, SlimOCRError) and isinstance(info.value, ValueError)

@@ -115,3 +115,24 @@ def test_cli_prints_the_conversion_summary(tmp_path) -> None:
     assert summary["weight_only"]["weights"] == 2 and summary["weight_only"]["bits"] == 8
     bad = CliRunner().invoke(app, ["quant-weights", "det", str(tmp_path / "none.onnx"), "-o", "x"])
     assert bad.exit_code != 0 and "none.onnx" in bad.output
+
+
+def test_cli_refuses_its_source_as_output_and_a_model_of_the_other_kind(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from slimocr.cli.main import app
+    from slimocr.zoo.records import FILES_DIR
+
+    src = tmp_path / "float.onnx"
+    onnx.save(_model(np.random.default_rng(3)), str(src))
+    before = src.read_bytes()
+    same = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(src)])
+    assert same.exit_code == 2 and "is the source model" in same.output
+    assert src.read_bytes() == before
+    rec_file = FILES_DIR / "ppocrv2-rec-float.onnx"
+    out = tmp_path / "w8.onnx"
+    wrong = CliRunner().invoke(app, ["quant-weights", "det", str(rec_file), "-o", str(out)])
+    assert wrong.exit_code == 1 and "expected a text detector" in wrong.output
+    assert not out.exists()
+    folder = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(tmp_path)])
+    assert folder.exit_code == 1 and f"{tmp_path}: is a folder" in folder.output

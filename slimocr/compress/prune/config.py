@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS
+from slimocr.compress.prune.sensitivity import DEFAULT_RATIOS, load_table
 from slimocr.errors import ConfigError
 from slimocr.train.config import (
     FieldValueError,
@@ -41,10 +41,12 @@ class SensitivitySection:
     table: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.ratios:
+            raise FieldValueError("ratios: need at least one pruning ratio in (0, 1]")
         bad = [r for r in self.ratios if not 0.0 < r <= 1.0]
         if bad:
             raise FieldValueError(f"ratios: pruning ratios are in (0, 1], got {bad}")
-        check_ranges(self, {"images": (1, None)})
+        check_ranges(self, {"images": (1, None), "min_macs_share": (0.0, 1.0)})
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,18 @@ class SelectSection:
         for key, value in {"uniform_ratio": self.uniform_ratio, **named}.items():
             if value is not None and not 0.0 <= value <= 1.0:
                 raise FieldValueError(f"{key}: a pruning ratio is in [0, 1], got {value}")
-        check_ranges(self, {"round_to": (1, None)})
+        check_ranges(
+            self,
+            {"loss_budget": (0.0, None), "skip_most_sensitive": (0, None), "round_to": (1, None)},
+            positive=("latency_ms", "latency_speedup", "max_ratio", "flops_reduction"),
+        )
+        if self.max_ratio is not None and self.max_ratio > 1.0:
+            raise FieldValueError(f"max_ratio: a pruning ratio is in (0, 1], got {self.max_ratio}")
+        if self.flops_reduction is not None and self.flops_reduction >= 1.0:
+            raise FieldValueError(
+                f"flops_reduction: a share of the MACs removed is in (0, 1), "
+                f"got {self.flops_reduction}"
+            )
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,13 @@ class ReconstructSection:
     samples: int = 2048
     ridge: float = 1e-3
     limit_side_len: int = 960
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            self,
+            {"images": (0, None), "samples": (1, None), "ridge": (0.0, None)},
+            positive=("limit_side_len",),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,9 @@ class ExportSection:
     eval_limit: int | None = None
     eval_threads: int = 2
 
+    def __post_init__(self) -> None:
+        check_ranges(self, {"eval_limit": (1, None), "eval_threads": (1, None)})
+
 
 @dataclass(frozen=True)
 class PruneRecipe:
@@ -111,6 +134,20 @@ class PruneRecipe:
     select: SelectSection = field(default_factory=SelectSection)
     reconstruct: ReconstructSection = field(default_factory=ReconstructSection)
     export: ExportSection = field(default_factory=ExportSection)
+
+    def __post_init__(self) -> None:
+        check_ranges(
+            self, {"skip_first": (0, None), "threads": (1, None), "latency_runs": (0, None)}
+        )
+        for name in ("macs_input", "latency_input"):
+            shape = getattr(self, name)
+            if shape is not None and (
+                len(shape) != 4 or shape[1] != 3 or not all(d >= 1 for d in shape)
+            ):
+                raise FieldValueError(
+                    f"{name}: an input shape is [batch, 3, height, width] of positive ints, "
+                    f"got {list(shape)}"
+                )
 
     @property
     def kind(self) -> str:
@@ -136,7 +173,28 @@ def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneReci
     values.pop("description", None)
     if "finetune" not in values:
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
-    return build_config(PruneRecipe, values, where)
+    recipe: PruneRecipe = build_config(PruneRecipe, values, where)
+    return recipe
+
+
+def check_table(recipe: PruneRecipe, where: str = "recipe") -> dict[str, Any]:
+    """Read ``sensitivity.table``, refusing a missing or malformed file (see
+    :func:`~slimocr.compress.prune.sensitivity.load_table`) or a table of another model.
+    :func:`~slimocr.compress.prune.recipe.run_prune` calls it before any work (not the recipe
+    loader: ``slimocr sensitivity`` may be about to write that file)."""
+    path = recipe.sensitivity.table
+    assert path is not None
+    try:
+        table = load_table(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.sensitivity.table: {exc}") from None
+    arch = table.get("arch")
+    if arch and arch != recipe.arch:
+        raise ConfigError(
+            f"{where}.sensitivity.table: {path} was measured on {arch}, the recipe prunes "
+            f"{recipe.arch}"
+        )
+    return table
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> PruneRecipe:

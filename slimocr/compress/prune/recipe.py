@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from slimocr.compress.prune import ratios as rt
-from slimocr.compress.prune.config import PruneRecipe
+from slimocr.compress.prune.config import PruneRecipe, check_table
 from slimocr.compress.prune.measure import (
     compare_latency,
     count_macs,
@@ -451,7 +451,7 @@ def run_prune(recipe: PruneRecipe, recipe_name: str = "", log: Log = print) -> d
     table = None
     if recipe.select.uniform_ratio is None:
         if recipe.sensitivity.table:
-            table = load_table(recipe.sensitivity.table)
+            table = check_table(recipe, recipe_name or "recipe")
         else:
             table = run_sensitivity(recipe, log=log)
     pruned, summary = prune_stage(recipe, table, log)

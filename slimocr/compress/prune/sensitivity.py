@@ -122,8 +122,60 @@ def _on_copy(kwargs: Mapping[str, Any], src: nn.Module, dst: nn.Module) -> dict[
 
 
 def load_table(path: str | Path) -> dict[str, Any]:
-    """Read a sensitivity table written by :func:`analyze_sensitivity` or :func:`merge_tables`."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a sensitivity table written by :func:`analyze_sensitivity` or :func:`merge_tables`.
+
+    Raises:
+        ConfigError: naming the file: missing, unreadable, not JSON, or not a table (see
+            :func:`check_table_shape`).
+    """
+    path = Path(path)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the sensitivity table ({exc.strerror or exc})"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a sensitivity table (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not a sensitivity table (not JSON: {exc})") from None
+    problem = check_table_shape(table)
+    if problem:
+        raise ConfigError(f"{path}: not a sensitivity table ({problem})")
+    return table
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_table_shape(table: Any) -> str | None:
+    """What keeps ``table`` from being a sensitivity table (None when it is one): a mapping
+    whose ``groups`` maps names to ``{"points": [{"ratio", "loss", ...}, ...]}`` with numbers,
+    and whose ``base``/``base_macs``, when present, are numbers or null."""
+    if not isinstance(table, dict):
+        return f"expected a JSON object, got {type(table).__name__}"
+    groups = table.get("groups")
+    if not isinstance(groups, dict):
+        return "no 'groups' mapping"
+    for key in ("base", "base_macs"):
+        if table.get(key) is not None and not _number(table[key]):
+            return f"'{key}' is not a number"
+    for key in ("ratios", "groups_planned"):
+        if key in table and not isinstance(table[key], list):
+            return f"'{key}' is not a list"
+    for name, group in groups.items():
+        points = group.get("points") if isinstance(group, dict) else None
+        if not isinstance(points, list):
+            return f"group {name!r} has no 'points' list"
+        for point in points:
+            if not isinstance(point, dict) or not all(
+                _number(point.get(k)) for k in ("ratio", "loss")
+            ):
+                return f"group {name!r}: a point without numeric 'ratio' and 'loss': {point!r}"
+            if "macs" in point and not _number(point["macs"]):
+                return f"group {name!r}: a point's 'macs' is not a number: {point!r}"
+    return None
 
 
 def _has_point(group: Mapping[str, Any], ratio: float) -> bool:

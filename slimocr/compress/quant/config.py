@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from slimocr.errors import ConfigError
+from slimocr.train.config import check_ranges
 
 CalibMethod = Literal["abs_max", "percentile", "moving_average"]
 
@@ -118,8 +120,9 @@ class QuantConfig:
                 object.__setattr__(self, "pact_init", float(init))
             except ValueError:
                 raise ConfigError(f"pact_init: 'calib' or a number, not {init!r}") from None
-        if not isinstance(self.pact_init, str) and float(self.pact_init) <= 0:
-            raise ConfigError(f"pact_init must be positive, not {self.pact_init}")
+        if not isinstance(self.pact_init, str) and not 0 < float(self.pact_init) < math.inf:
+            raise ConfigError(f"pact_init must be positive and finite, not {self.pact_init}")
+        check_ranges(self, {"pact_decay": (0.0, None)})
 
     @property
     def weight_qmax(self) -> int:
@@ -189,3 +192,4 @@ class CalibConfig:
             raise ConfigError(f"calib.percentile must be in (0, 100], not {self.percentile}")
         if self.images < 1:
             raise ConfigError(f"calib.images must be >= 1, not {self.images}")
+        check_ranges(self, {"seed": (0, None)}, positive=("limit_side_len",))

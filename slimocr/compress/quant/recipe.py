@@ -23,6 +23,7 @@ from torch import nn
 
 from slimocr.compress.quant.config import CalibConfig, QuantConfig
 from slimocr.errors import ConfigError
+from slimocr.train.config import check_model_kind, check_ranges
 
 Method = Literal["pact", "ptq"]
 METHODS = ("pact", "ptq")
@@ -43,6 +44,25 @@ class ExportConfig:
     opset: int = 17
     lstm: Literal["float", "dynamic_int8"] = "float"
     use_best: bool = False
+
+    def __post_init__(self) -> None:
+        lo, hi = opset_range()
+        check_ranges(self, {"opset": (lo, hi)})
+
+
+def opset_range() -> tuple[int, int | None]:
+    """The opsets :func:`~.export.export_qdq` can write: from its minimum (per-axis
+    ``DequantizeLinear``) to the newest that torch's TorchScript exporter supports (None when
+    this torch does not say)."""
+    from slimocr.compress.quant.export import QDQ_MIN_OPSET
+
+    try:  # torch's own bounds; a private module, so read with care
+        from torch.onnx import _constants
+    except ImportError:
+        return QDQ_MIN_OPSET, None
+    hi = getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", None)
+    hi = getattr(_constants, "ONNX_MAX_OPSET", None) if hi is None else hi
+    return QDQ_MIN_OPSET, hi if isinstance(hi, int) else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,10 @@ class QuantRecipe:
     train: dict[str, Any] | None = None
     export: ExportConfig = field(default_factory=ExportConfig)
     teacher: Literal["parent", "official"] = "parent"
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"threads": (1, None)})
+        check_model_kind(self.model, self.kind)
 
 
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantRecipe:
