@@ -98,19 +98,32 @@ class SynthConfig:
         ranges = (self.font_size_range, self.rec_height_range)
         probs = (self.zh_ratio, self.warp_prob, self.noise_prob, self.blur_prob)
         checks = (
-            ("seed must be a non-negative int", isinstance(self.seed, int) and self.seed >= 0),
-            ("lang must be 'en', 'zh' or 'mix'", self.lang in ("en", "zh", "mix")),
-            ("size ranges need 6 <= low <= high", all(6 <= lo <= hi for lo, hi in ranges)),
-            ("det_size must be at least 32x32", min(self.det_size) >= 32),
-            ("max_lines and max_chars must be >= 1", min(self.max_lines, self.max_chars) >= 1),
-            ("probabilities must lie in [0, 1]", all(0 <= p <= 1 for p in probs)),
             (
-                "rotation and perspective must be >= 0",
+                f"seed must be a non-negative int, got {self.seed!r}",
+                isinstance(self.seed, int) and self.seed >= 0,
+            ),
+            (
+                f"lang must be 'en', 'zh' or 'mix', got {self.lang!r}",
+                self.lang in ("en", "zh", "mix"),
+            ),
+            (
+                f"size ranges need 6 <= low <= high, got {ranges}",
+                all(6 <= lo <= hi for lo, hi in ranges),
+            ),
+            (f"det_size must be at least 32x32, got {self.det_size}", min(self.det_size) >= 32),
+            (
+                f"max_lines and max_chars must be >= 1, got {self.max_lines}, {self.max_chars}",
+                min(self.max_lines, self.max_chars) >= 1,
+            ),
+            (f"probabilities must lie in [0, 1], got {probs}", all(0 <= p <= 1 for p in probs)),
+            (
+                "rotation and perspective must be >= 0, got "
+                f"{self.max_rotation}, {self.perspective}",
                 min(self.max_rotation, self.perspective) >= 0,
             ),
         )
         if problems := [msg for msg, ok in checks if not ok]:
-            raise ConfigError(f"invalid SynthConfig: {'; '.join(problems)} (got {self})")
+            raise ConfigError(f"invalid synthetic-data settings: {'; '.join(problems)}")
 
 
 @dataclass(frozen=True)
