@@ -354,6 +354,14 @@ def _plan_digest(samples: Sequence[DetSample], plan: list[tuple[int, str, str, n
     return hashlib.sha256(blob).hexdigest()
 
 
+def crop_source(crop: str | Path) -> str:
+    """The source image stem of a crop written by :func:`crops_from_det_samples`
+    (``<image stem>_<box index>.png`` → ``<image stem>``)."""
+    stem = Path(crop).stem
+    head, _, index = stem.rpartition("_")
+    return head if head and index.isdigit() else stem
+
+
 def crops_from_det_samples(
     samples: Sequence[DetSample], out_dir: str | Path
 ) -> SampleList[RecSample]:

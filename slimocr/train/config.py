@@ -54,6 +54,9 @@ class DataConfig:
         val: a separate validation set; when None, ``val_fraction`` of ``train`` is held out.
         val_fraction: share of the train split held out for evaluation (never the test split).
         val_max: cap on validation samples (evaluation cost).
+        val_split: how ``val_fraction`` is drawn: ``sample`` (any samples) or ``image`` (a
+            recognizer's word crops cut from detection labels are held out by whole source
+            image, so no held-out word shares an image with a training word).
         limit: use only the first N training samples (quick runs).
         image_size: detector training crop (square).
         scale_range: detector random-scale augmentation range.
@@ -70,6 +73,7 @@ class DataConfig:
     val: str | None = None
     val_fraction: float = 0.1
     val_max: int = 100
+    val_split: Literal["sample", "image"] = "sample"
     limit: int | None = None
     image_size: int = 640
     scale_range: tuple[float, float] = (0.5, 3.0)

@@ -14,18 +14,38 @@ import numpy as np
 import torch
 from torch import nn
 
+from slimocr.errors import ConfigError
 from slimocr.train.config import TrainConfig
 
 
 def split_train_val(
-    samples: list[Any], fraction: float, val_max: int, seed: int
+    samples: list[Any],
+    fraction: float,
+    val_max: int,
+    seed: int,
+    groups: list[str] | None = None,
 ) -> tuple[list[Any], list[Any]]:
-    """Deterministic held-out slice of the TRAIN split (never the test split)."""
+    """Deterministic held-out slice of the TRAIN split (never the test split).
+
+    With ``groups`` (one key per sample), whole groups are held out, in a seeded order, while
+    they fit in the slice's size, so no group has samples on both sides."""
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
-    order = np.random.default_rng(seed).permutation(len(samples))
+    rng = np.random.default_rng(seed)
     n_val = min(val_max, max(1, int(round(len(samples) * fraction))))
-    val_idx = set(order[:n_val].tolist())
+    if groups is None:
+        val_idx = set(rng.permutation(len(samples))[:n_val].tolist())
+    else:
+        if len(groups) != len(samples):
+            raise ValueError(f"{len(groups)} group keys for {len(samples)} samples")
+        members: dict[str, list[int]] = {}
+        for i, key in enumerate(groups):
+            members.setdefault(key, []).append(i)
+        keys = sorted(members)
+        val_idx = set()
+        for k in rng.permutation(len(keys)).tolist():
+            if len(val_idx) + len(members[keys[k]]) <= n_val:
+                val_idx.update(members[keys[k]])
     train = [s for i, s in enumerate(samples) if i not in val_idx]
     val = [samples[i] for i in sorted(val_idx)]
     return train, val
@@ -126,20 +146,29 @@ class RecTask:
         )
 
     def datasets(self) -> tuple[torch.utils.data.Dataset, list[Any]]:
-        from slimocr.data.rec_dataset import RecTrainDataset, crops_from_det_samples
+        from slimocr.data.rec_dataset import RecTrainDataset, crop_source, crops_from_det_samples
         from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 
         d = self.cfg.data
+        cut = False
         try:
             samples = list(load_rec_dataset(d.train, on_error=d.on_bad_label))
         except Exception:  # noqa: BLE001 - not a rec layout: cut crops from a det dataset
             det = list(load_det_dataset(d.train, on_error=d.on_bad_label))
-            samples = crops_from_det_samples(det, Path(self.cfg.out_dir) / "crops")
+            samples, cut = crops_from_det_samples(det, Path(self.cfg.out_dir) / "crops"), True
         samples = samples[: d.limit]
+        groups = None
+        if d.val_split == "image" and not d.val:
+            if not cut:
+                raise ConfigError(
+                    f"{d.train}: data.val_split 'image' needs a detection-labelled train set "
+                    "(its word crops are grouped by the image they are cut from)"
+                )
+            groups = [crop_source(s.image) for s in samples]
         if d.val:
             train, val = samples, list(load_rec_dataset(d.val, on_error=d.on_bad_label))
         else:
-            train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed)
+            train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed, groups)
         # label-free distillation never reads the labels: unknown characters don't matter
         on_unknown = (
             "drop_char" if not d.labels else ("skip" if d.on_bad_label == "skip" else "raise")

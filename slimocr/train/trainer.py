@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from slimocr.files import atomic_write
 from slimocr.train.checkpoint import (
     load_checkpoint,
     load_model_weights,
@@ -183,6 +184,17 @@ class Trainer:
             )
 
     # ---------------------------------------------------------------- loop
+    def _write_held_out(self, val: list[Any]) -> None:
+        """A recognizer's held-out slice as a rec label file (``out_dir/held_out.txt``, absolute
+        crop paths, tab, text), so that any model can be scored on the same words with
+        ``slimocr eval rec --data OUT/held_out.txt``."""
+        if self.cfg.kind != "rec" or not val:
+            return
+        lines = "".join(f"{Path(s.image).resolve()}\t{s.text}\n" for s in val)
+        atomic_write(
+            self.out_dir / "held_out.txt", lambda tmp: Path(tmp).write_text(lines, "utf-8")
+        )
+
     def fit(self, resume: bool = True, stop_after: int | None = None) -> dict[str, Any]:
         """Train to ``cfg.steps`` (resuming from ``last.pt`` when present).
 
@@ -198,6 +210,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = self._resume() if resume else False
         train_ds, val = self.task.datasets()
+        if self.rank == 0:
+            self._write_held_out(val)
         sampler = ResumableSampler(train_ds, self.world, self.rank, shuffle=True, seed=cfg.seed)
         per_epoch = len(sampler) // cfg.data.batch_size
         if per_epoch == 0:

@@ -120,6 +120,14 @@ def test_rec_distillation_without_labels(rec_data, tmp_path):
     assert result["step"] == 3 and "acc" in result["final_metrics"]
     # student == teacher at the start (BN frozen), so the distillation loss starts near zero
     assert trainer.history[0]["loss"] < 1e-3
+    # the held-out slice is written as a rec label file that the evaluation reads back
+    from slimocr.eval.readers import load_rec_dataset
+
+    _, val = trainer.task.datasets()
+    held = load_rec_dataset(tmp_path / "held_out.txt")
+    assert [(s.image.resolve(), s.text) for s in held] == [
+        (Path(s.image).resolve(), s.text) for s in val
+    ]
 
 
 @pytest.mark.slow

@@ -286,3 +286,28 @@ def test_crops_skip_unusable_boxes(tmp_path: Path, det_sample: DetSample) -> Non
     samples = crops_from_det_samples([det_sample], tmp_path / "c")
     assert [s.text for s in samples] == ["ab", "c"]
     assert len(samples.warnings) == 2 and "degenerate" in samples.warnings[0]
+
+
+def test_crop_source_strips_the_box_index() -> None:
+    assert rd.crop_source("crops/img_11_6.png") == "img_11"
+    assert rd.crop_source("img_11.png") == "img"  # an image stem ending in _N is ambiguous
+    assert rd.crop_source("word.png") == "word"
+    assert rd.crop_source("a_b.png") == "a_b"
+
+
+def test_held_out_split_by_group_keeps_each_group_on_one_side() -> None:
+    from slimocr.train.tasks import split_train_val
+
+    samples = list(range(200))
+    groups = [f"img_{i // 7}" for i in samples]  # 29 images, 7 crops each (the last 4)
+    train, val = split_train_val(samples, 0.1, 300, seed=0, groups=groups)
+    assert 14 <= len(val) <= 20 and len(train) + len(val) == 200
+    held = {groups[i] for i in val}
+    assert not held & {groups[i] for i in train}
+    assert split_train_val(samples, 0.1, 300, seed=0, groups=groups) == (train, val)
+    # without groups the split is the one every recipe used before groups existed
+    order = np.random.default_rng(0).permutation(200)
+    _, plain = split_train_val(samples, 0.1, 300, seed=0)
+    assert plain == sorted(order[:20].tolist())
+    with pytest.raises(ValueError, match="group keys"):
+        split_train_val(samples, 0.1, 300, seed=0, groups=groups[:-1])
