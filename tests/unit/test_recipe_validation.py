@@ -188,7 +188,7 @@ def test_bad_prune_values_are_refused(override: str, message: str):
         ("export.opset=99", r"\.export\.opset: must be in \[13, \d+\], got 99"),
         ("quant.pact_decay=-1", r"\.quant\.pact_decay: must be >= 0"),
         ("quant.pact_decay=.nan", r"\.quant\.pact_decay: must be a finite number"),
-        ("quant.pact_init=.inf", r"pact_init must be positive and finite"),
+        ("quant.pact_init=.inf", r"quant\.pact_init: must be positive and finite"),
         ("kind=rec", r"\.model: dbnet_mv3_ppocrv3 is a det model, but kind is 'rec'"),
         ("model=no_such_net", r"\.model: unknown model 'no_such_net'"),
     ],

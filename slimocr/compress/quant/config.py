@@ -11,8 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from slimocr.errors import ConfigError
-from slimocr.train.config import check_ranges
+from slimocr.train.config import FieldValueError, check_ranges
 
 CalibMethod = Literal["abs_max", "percentile", "moving_average"]
 
@@ -95,33 +94,35 @@ class QuantConfig:
 
     def __post_init__(self) -> None:
         if self.hardswish not in ("float", "int8"):
-            raise ConfigError(f"quant.hardswish: 'float' or 'int8', not {self.hardswish!r}")
+            raise FieldValueError(f"hardswish: 'float' or 'int8', not {self.hardswish!r}")
         if self.act_range not in ("symmetric", "asymmetric"):
-            raise ConfigError(
-                f"quant.act_range: 'symmetric' or 'asymmetric', not {self.act_range!r}"
-            )
+            raise FieldValueError(f"act_range: 'symmetric' or 'asymmetric', not {self.act_range!r}")
         if self.act_range == "asymmetric" and self.act_signed:
-            raise ConfigError(
-                "quant.act_range: 'asymmetric' is exported as uint8 (act_signed: false)"
+            raise FieldValueError(
+                "act_range: 'asymmetric' is exported as uint8 (act_signed: false)"
             )
         if self.gelu not in ("float", "sigmoid"):
-            raise ConfigError(f"quant.gelu: 'float' or 'sigmoid', not {self.gelu!r}")
+            raise FieldValueError(f"gelu: 'float' or 'sigmoid', not {self.gelu!r}")
         object.__setattr__(self, "skip_types", tuple(self.skip_types))
         object.__setattr__(self, "skip_names", tuple(self.skip_names))
         if self.act_bits != 8:
-            raise ConfigError(f"act_bits: only 8-bit activations are exported, not {self.act_bits}")
+            raise FieldValueError(
+                f"act_bits: only 8-bit activations are exported, not {self.act_bits}"
+            )
         if not 2 <= self.weight_bits - int(self.reduce_range) <= 8:
-            raise ConfigError(f"weight_bits: {self.weight_bits} (reduce_range={self.reduce_range})")
+            raise FieldValueError(
+                f"weight_bits: {self.weight_bits} (reduce_range={self.reduce_range})"
+            )
         if not 0.0 < self.moving_rate < 1.0:
-            raise ConfigError(f"moving_rate must be in (0, 1), not {self.moving_rate}")
+            raise FieldValueError(f"moving_rate: must be in (0, 1), not {self.moving_rate}")
         init = self.pact_init
         if isinstance(init, str) and init != "calib":
             try:
                 object.__setattr__(self, "pact_init", float(init))
             except ValueError:
-                raise ConfigError(f"pact_init: 'calib' or a number, not {init!r}") from None
+                raise FieldValueError(f"pact_init: 'calib' or a number, not {init!r}") from None
         if not isinstance(self.pact_init, str) and not 0 < float(self.pact_init) < math.inf:
-            raise ConfigError(f"pact_init must be positive and finite, not {self.pact_init}")
+            raise FieldValueError(f"pact_init: must be positive and finite, not {self.pact_init}")
         check_ranges(self, {"pact_decay": (0.0, None)})
 
     @property
@@ -187,9 +188,11 @@ class CalibConfig:
 
     def __post_init__(self) -> None:
         if self.method not in ("abs_max", "percentile", "moving_average"):
-            raise ConfigError(f"calib.method: {self.method!r}")
+            raise FieldValueError(
+                f"method: 'abs_max', 'percentile' or 'moving_average', not {self.method!r}"
+            )
         if not 0.0 < self.percentile <= 100.0:
-            raise ConfigError(f"calib.percentile must be in (0, 100], not {self.percentile}")
+            raise FieldValueError(f"percentile: must be in (0, 100], not {self.percentile}")
         if self.images < 1:
-            raise ConfigError(f"calib.images must be >= 1, not {self.images}")
+            raise FieldValueError(f"images: must be >= 1, not {self.images}")
         check_ranges(self, {"seed": (0, None)}, positive=("limit_side_len",))
