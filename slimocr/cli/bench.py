@@ -27,7 +27,9 @@ def bench_cmd(
 
     for problem in option_problems(timing_images, timing_crops, repeats, limit)[:1]:
         fail(problem, 2)
-    if threads < 0:
+    from slimocr.infer.session import MAX_THREADS
+
+    if not 0 <= threads <= MAX_THREADS:
         fail(f"--threads {threads}: must be >= 0 (0: ONNX Runtime's default)", 2)
     if out.exists() and not out.is_dir():
         fail(f"--out {out}: is a file; --out takes the output folder", 2)

@@ -15,7 +15,7 @@ from slimocr.infer.session import OnnxSession, check_model_kind
 from slimocr.postprocess.db import DBPostProcess
 
 _LIMIT_TYPES = ("max", "min", "resize_long")
-MAX_LIMIT_SIDE_LEN = 8192  # a side limit beyond this resizes into gigabytes of activations
+MAX_INPUT_PIXELS = 8192 * 8192  # a larger detector input needs tens of GB of activations
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 1, 3)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 1, 3)
 _SCALE = np.float32(1.0 / 255.0)
@@ -54,10 +54,8 @@ class DetPreprocess:
     def __init__(self, limit_side_len: int = 960, limit_type: str = "max") -> None:
         if limit_type not in _LIMIT_TYPES:
             raise OptionError(f"limit_type must be one of {_LIMIT_TYPES}, got {limit_type!r}")
-        if not 0 < limit_side_len <= MAX_LIMIT_SIDE_LEN:
-            raise OptionError(
-                f"limit_side_len must be in [1, {MAX_LIMIT_SIDE_LEN}], got {limit_side_len}"
-            )
+        if limit_side_len <= 0:
+            raise OptionError(f"limit_side_len must be positive, got {limit_side_len}")
         self.limit_side_len = limit_side_len
         self.limit_type = limit_type
 
@@ -81,6 +79,11 @@ class DetPreprocess:
             img = padded
             h, w = img.shape[:2]
         new_h, new_w = self.target_size(h, w)
+        if new_h * new_w > MAX_INPUT_PIXELS:
+            raise OptionError(
+                f"limit_side_len {self.limit_side_len} ({self.limit_type}) resizes a {w}x{h} "
+                f"image to {new_w}x{new_h}, over {MAX_INPUT_PIXELS} pixels"
+            )
         return cv2.resize(img, (new_w, new_h))
 
     @staticmethod

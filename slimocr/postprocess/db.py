@@ -209,8 +209,8 @@ class DBPostProcess:
         if score_mode not in _SCORE_MODES:
             raise OptionError(f"score_mode must be one of {_SCORE_MODES}, got {score_mode!r}")
         for name, value in (("thresh", thresh), ("box_thresh", box_thresh)):
-            if not 0.0 <= value < 1.0:  # also refuses NaN
-                raise OptionError(f"{name} must be in [0, 1), got {value}")
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise OptionError(f"{name} must be in [0, 1], got {value}")
         if not unclip_ratio > 0.0 or math.isinf(unclip_ratio):
             raise OptionError(f"unclip_ratio must be a positive number, got {unclip_ratio}")
         if max_candidates < 0 or min_size < 0:

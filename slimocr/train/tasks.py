@@ -28,7 +28,8 @@ def split_train_val(
     """Deterministic held-out slice of the TRAIN split (never the test split).
 
     With ``groups`` (one key per sample), whole groups are held out, in a seeded order, while
-    they fit in the slice's size, so no group has samples on both sides."""
+    they fit in the slice's size, so no group has samples on both sides; when not even one
+    fits, the first group of that order is held out alone (the slice is never empty)."""
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
     rng = np.random.default_rng(seed)
@@ -42,10 +43,13 @@ def split_train_val(
         for i, key in enumerate(groups):
             members.setdefault(key, []).append(i)
         keys = sorted(members)
+        order = rng.permutation(len(keys)).tolist()
         val_idx = set()
-        for k in rng.permutation(len(keys)).tolist():
+        for k in order:
             if len(val_idx) + len(members[keys[k]]) <= n_val:
                 val_idx.update(members[keys[k]])
+        if not val_idx and len(keys) > 1:
+            val_idx.update(members[keys[order[0]]])
     train = [s for i, s in enumerate(samples) if i not in val_idx]
     val = [samples[i] for i in sorted(val_idx)]
     return train, val

@@ -188,7 +188,10 @@ class Trainer:
         """A recognizer's held-out slice as a rec label file (``out_dir/held_out.txt``, absolute
         crop paths, tab, text), so that any model can be scored on the same words with
         ``slimocr eval rec --data OUT/held_out.txt``."""
-        if self.cfg.kind != "rec" or not val:
+        if self.cfg.kind != "rec":
+            return
+        if not val:  # no slice this run: a file from an earlier run would name other words
+            (self.out_dir / "held_out.txt").unlink(missing_ok=True)
             return
         lines = "".join(f"{Path(s.image).resolve()}\t{s.text}\n" for s in val)
         atomic_write(

@@ -167,3 +167,15 @@ def test_out_of_range_options_are_option_errors(case: str, tmp_path: Path, monke
     with pytest.raises(OptionError) as info:
         _bad_options()[case]()
     assert isinstance(info.value, SlimOCRError) and isinstance(info.value, ValueError)
+
+
+def test_option_bounds_accept_the_edges_and_refuse_a_huge_resize() -> None:
+    from slimocr.errors import OptionError
+    from slimocr.infer.det import DetPreprocess
+    from slimocr.postprocess.db import DBPostProcess
+
+    assert DBPostProcess(box_thresh=1.0, thresh=0.0).box_thresh == 1.0
+    img = np.zeros((100, 4000, 3), dtype=np.uint8)
+    assert DetPreprocess(10000, "max").resize(img).shape == (96, 4000, 3)  # never upscales
+    with pytest.raises(OptionError, match="resizes a 4000x100 image to"):
+        DetPreprocess(8192, "min").resize(img)  # would be 8192 x 327680

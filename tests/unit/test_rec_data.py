@@ -309,5 +309,9 @@ def test_held_out_split_by_group_keeps_each_group_on_one_side() -> None:
     order = np.random.default_rng(0).permutation(200)
     _, plain = split_train_val(samples, 0.1, 300, seed=0)
     assert plain == sorted(order[:20].tolist())
+    # groups larger than the slice: the first group of the seeded order alone, never nothing
+    big = [f"img_{i // 50}" for i in samples]
+    train, val = split_train_val(samples, 0.1, 300, seed=0, groups=big)
+    assert len(val) == 50 and len({big[i] for i in val}) == 1 and len(train) == 150
     with pytest.raises(ValueError, match="group keys"):
         split_train_val(samples, 0.1, 300, seed=0, groups=groups[:-1])

@@ -67,7 +67,7 @@ def test_malformed_overrides_are_refused(recipe: Path):
 def test_prune_ratios_are_numbers_in_range(monkeypatch: pytest.MonkeyPatch):
     from slimocr.compress.prune.config import recipe_from_dict
 
-    monkeypatch.chdir(Path(__file__).parents[2])  # the recipe's sensitivity table is read
+    monkeypatch.chdir(Path(__file__).parents[2])  # recipe paths are relative to the repo
     base = read_recipe(Path(__file__).parents[2] / "recipes" / "prune_det_lat.yaml")
     ok = recipe_from_dict(base)
     assert ok.select.ratios["head.binarize.conv"] == 0.34

@@ -158,7 +158,7 @@ def test_sensitivity_table_of_another_model_is_refused(tmp_path: Path):
         ("select.skip_most_sensitive=-1", r"\.select\.skip_most_sensitive: must be >= 0"),
         ("sensitivity.ratios=[]", r"\.sensitivity\.ratios: need at least one"),
         ("sensitivity.min_macs_share=2", r"\.sensitivity\.min_macs_share: must be in"),
-        ("export.eval_threads=0", r"\.export\.eval_threads: must be >= 1"),
+        ("export.eval_threads=-1", r"\.export\.eval_threads: must be in \[0, 256\]"),
         ("finetune.kind=rec", r"\.finetune\.model: dbnet_mv3_ppocrv3 is a det model"),
         ("finetune.seed=-1", r"\.finetune\.seed: must be >= 0"),
     ],

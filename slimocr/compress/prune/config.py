@@ -116,7 +116,9 @@ class ExportSection:
     eval_threads: int = 2
 
     def __post_init__(self) -> None:
-        check_ranges(self, {"eval_limit": (1, None), "eval_threads": (1, None)})
+        from slimocr.infer.session import MAX_THREADS
+
+        check_ranges(self, {"eval_limit": (1, None), "eval_threads": (0, MAX_THREADS)})
 
 
 @dataclass(frozen=True)
