@@ -148,10 +148,16 @@ def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarra
     fmt, width, height, orientation = _probe_header(name, data)
     _check_size(name, width, height, max_pixels, min_side)
     buf = np.frombuffer(data, dtype=np.uint8)
+    # OpenCV's decoders log their own "[ WARN ]" line for a damaged file; the error below
+    # names the file instead, so their log is silenced for this call.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
         img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ImageReadError(f"{name}: cannot decode {fmt} image ({exc.err})") from None
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if img is None:
         raise ImageReadError(f"{name}: corrupt, truncated or unsupported {fmt} image data")
     img = _to_bgr(name, img)

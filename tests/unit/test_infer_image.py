@@ -85,11 +85,15 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
     _expect_error(path)
 
 
-def test_truncated_png(tmp_path: Path) -> None:
+def test_truncated_png(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "truncated.png"
     ok, buf = cv2.imencode(".png", np.random.default_rng(1).integers(0, 255, (50, 50, 3), np.uint8))
     path.write_bytes(buf.tobytes()[:200])
+    capfd.readouterr()
+    level = cv2.utils.logging.getLogLevel()
     _expect_error(path)
+    assert "WARN" not in capfd.readouterr().err  # our error line only, not OpenCV's log too
+    assert cv2.utils.logging.getLogLevel() == level  # restored
 
 
 def test_not_an_image(tmp_path: Path) -> None:
