@@ -99,3 +99,14 @@ def test_pruned_parent_recipe_loads_and_checks_the_spec(tmp_path: Path):
     wrong = load_quant_recipe(RECIPES / "quant_det_ptq.yaml", [f"weights={tmp_path / 'pruned'}"])
     with pytest.raises(ConfigError, match="holds a pruned crnn_ppocrv2"):
         _parent_model(wrong)
+
+
+def test_run_time_recipe_errors_name_the_recipe(tmp_path: Path):
+    no_train = tmp_path / "no_train.yaml"
+    no_train.write_text("kind: det\nmodel: dbnet_mv3_ppocrv3\ncalib:\n  data: x\n")
+    with pytest.raises(ConfigError, match=rf"{no_train}: method pact needs a 'train' section"):
+        run_quant(no_train, method="pact", out=tmp_path / "o.onnx")
+    no_data = tmp_path / "no_data.yaml"
+    no_data.write_text("kind: det\nmodel: dbnet_mv3_ppocrv3\n")
+    with pytest.raises(ConfigError, match=rf"{no_data}: calib.data is not set"):
+        run_quant(no_data, method="ptq", out=tmp_path / "o.onnx")

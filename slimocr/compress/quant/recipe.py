@@ -260,10 +260,10 @@ def run_quant(
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     qcfg = recipe.quant if method == "pact" else dataclasses.replace(recipe.quant, pact=False)
-    tcfg = train_config(recipe) if method == "pact" else None
+    tcfg = train_config(recipe, recipe_id) if method == "pact" else None
     data = recipe.calib.data or (tcfg.data.train if tcfg is not None else None)
     if data is None:
-        raise ConfigError("calib.data is not set (and there is no train.data.train)")
+        raise ConfigError(f"{recipe_id}: calib.data is not set (and there is no train.data.train)")
     report: dict[str, Any] = {"method": method, "recipe": recipe_id, "out": str(out)}
     t0 = time.perf_counter()
     parent = _parent_model(recipe)
