@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
-from slimocr.files import out_file_problem
-from slimocr.infer.session import MAX_THREADS
+from slimocr.bench.script import (
+    check_counts,
+    check_out_file,
+    check_threads_arg,
+    fail,
+    parse_shape,
+    random_input,
+)
 
 
 def from_git(spec: str, folder: Path) -> Path:
@@ -31,36 +35,12 @@ def from_git(spec: str, folder: Path) -> Path:
     try:
         data = subprocess.run(["git", "show", spec], check=True, capture_output=True).stdout
     except subprocess.CalledProcessError as exc:
-        _fail(f"git:{spec}: {exc.stderr.decode().strip()}")
+        fail(f"git:{spec}: {exc.stderr.decode().strip()}")
     except OSError as exc:
-        _fail(f"git:{spec}: cannot run git ({exc})")
+        fail(f"git:{spec}: cannot run git ({exc})")
     out = folder / f"{len(list(folder.iterdir()))}_{Path(spec.split(':', 1)[-1]).name}"
     out.write_bytes(data)
     return out
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code`` (2: bad argument)."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"N,C,H,W"`` → four positive ints; exits with code 2 on anything else."""
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 4 or min(shape) < 1:
-        _fail(f"--shape {text!r}: expected four positive integers N,C,H,W", 2)
-    return shape
-
-
-def check_out_file(out: Path | None) -> None:
-    """Exit with code 2 unless ``out`` can be written as a file."""
-    problem = None if out is None else out_file_problem(out)
-    if problem:
-        _fail(f"--out {problem}", 2)
 
 
 def parse_models(items: list[str]) -> dict[str, str]:
@@ -70,10 +50,10 @@ def parse_models(items: list[str]) -> dict[str, str]:
     for item in items:
         label, _, name = item.rpartition("=")
         if not name:
-            _fail(f"{item!r}: no model name (give NAME, a path or LABEL=NAME)", 2)
+            fail(f"{item!r}: no model name (give NAME, a path or LABEL=NAME)", 2)
         label = label or name
         if label in out:
-            _fail(f"{item!r}: label {label!r} given twice (name the rows with LABEL=NAME)", 2)
+            fail(f"{item!r}: label {label!r} given twice (name the rows with LABEL=NAME)", 2)
         out[label] = name
     return out
 
@@ -90,17 +70,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     # every argument is checked before a model is loaded or a call timed
-    for flag, value, least in (("--runs", args.runs, 1), ("--rounds", args.rounds, 1)):
-        if value < least:
-            _fail(f"{flag} {value}: must be at least {least}", 2)
-    if not 0 <= args.threads <= MAX_THREADS:
-        _fail(f"--threads {args.threads}: must be in [0, {MAX_THREADS}] (0: ORT's default)", 2)
+    check_counts((("--runs", args.runs, 1), ("--rounds", args.rounds, 1)))
+    check_threads_arg(args.threads)
     shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,48,320")
     shape = parse_shape(shape_text)
     models = parse_models(args.models)
     check_out_file(args.out)
-
-    import numpy as np
 
     from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
     from slimocr.compress.quant.export import optimized_op_counts
@@ -108,10 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     from slimocr.infer.session import OnnxSession
     from slimocr.zoo.registry import resolve_model
 
-    try:
-        x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    except (MemoryError, ValueError) as exc:
-        _fail(f"--shape {shape_text}: input too large for this machine ({exc})", 2)
+    x = random_input(shape, shape_text)
     with tempfile.TemporaryDirectory(prefix="net_latency_") as tmp:
         files: dict[str, Path] = {}
         sources: dict[str, str] = {}
@@ -126,12 +98,12 @@ def main(argv: list[str] | None = None) -> None:
                     sources[label] = str(files[label])
                 sessions[label] = OnnxSession(files[label], threads=args.threads)
             except SlimOCRError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             try:  # one untimed call: a wrong input rank or size fails here, not mid-timing
                 sessions[label].run(x)
             except Exception as exc:  # ONNX Runtime raises several pybind11 exception types
                 text = " ".join(str(exc).split())
-                _fail(f"{name}: cannot run at input {list(shape)}: {text[:300]}")
+                fail(f"{name}: cannot run at input {list(shape)}: {text[:300]}")
         timers = time_rows(
             {n: session_runner(s, x) for n, s in sessions.items()},
             args.runs,
@@ -152,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         emit_report(result, args.out)
     except OSError as exc:
-        _fail(f"--out {args.out}: cannot write ({exc})")
+        fail(f"--out {args.out}: cannot write ({exc})")
 
 
 if __name__ == "__main__":

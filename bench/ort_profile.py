@@ -17,26 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
 
-from slimocr.files import out_file_problem
-from slimocr.infer.session import MAX_THREADS
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code`` (2: bad argument)."""
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def check_out_file(out: Path | None) -> None:
-    """Exit with code 2 unless ``out`` can be written as a file."""
-    problem = None if out is None else out_file_problem(out)
-    if problem:
-        _fail(f"--out {problem}", 2)
+from slimocr.bench.script import (
+    check_counts,
+    check_out_file,
+    check_threads_arg,
+    fail,
+    parse_shape,
+    random_input,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,18 +43,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     # every argument is checked before the model is loaded
-    for flag, value, least in (
-        ("--runs", args.runs, 1),
-        ("--warmup", args.warmup, 0),
-        ("--top", args.top, 0),
-    ):
-        if value < least:
-            _fail(f"{flag} {value}: must be at least {least}", 2)
-    if not 0 <= args.threads <= MAX_THREADS:
-        _fail(f"--threads {args.threads}: must be in [0, {MAX_THREADS}] (0: ORT's default)", 2)
+    check_counts((("--runs", args.runs, 1), ("--warmup", args.warmup, 0), ("--top", args.top, 0)))
+    check_threads_arg(args.threads)
+    shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,32,320")
+    shape = parse_shape(shape_text)
     check_out_file(args.out)
 
-    import numpy as np
     import onnxruntime as ort
 
     from slimocr.bench.latency import machine_info
@@ -75,18 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         path = resolve_model(args.model, args.kind)
     except SlimOCRError as exc:
-        _fail(str(exc))
-    shape_text = args.shape or ("1,3,544,960" if args.kind == "det" else "6,3,32,320")
-    try:
-        shape = tuple(int(v) for v in shape_text.split(","))
-    except ValueError:
-        shape = ()
-    if len(shape) != 4 or min(shape) < 1:
-        _fail(f"--shape {shape_text!r}: expected four positive integers N,C,H,W", 2)
-    try:
-        x = np.random.default_rng(0).random(shape, dtype=np.float32)
-    except (MemoryError, ValueError) as exc:
-        _fail(f"--shape {shape_text}: input too large for this machine ({exc})", 2)
+        fail(str(exc))
+    x = random_input(shape, shape_text)
 
     with tempfile.TemporaryDirectory() as tmp:
         opts = session_options(args.threads)  # as the pipeline's sessions, plus profiling
@@ -98,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             for _ in range(args.warmup + args.runs):
                 session.run(None, feed)
         except Exception as exc:  # ONNX Runtime's own errors: bad file, wrong input shape
-            _fail(f"{path} at input {list(shape)}: {' '.join(str(exc).split())[:300]}")
+            fail(f"{path} at input {list(shape)}: {' '.join(str(exc).split())[:300]}")
         trace = json.loads(Path(session.end_profiling()).read_text())
     by_op, nodes = kernel_times(trace, skip_calls=args.warmup)
     total = sum(by_op.values())
@@ -136,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
-            _fail(f"--out {args.out}: cannot write ({exc})")
+            fail(f"--out {args.out}: cannot write ({exc})")
         print(f"wrote {args.out}")
 
 

@@ -11,16 +11,23 @@ from typing import Any
 from slimocr.errors import ConfigError
 
 
+def file_in_the_way(folder: str | Path) -> Path | None:
+    """The existing file that keeps ``folder`` from being a folder (or being created as one):
+    the first existing path among ``folder`` and its parents, when that is not a folder."""
+    for path in (Path(folder), *Path(folder).parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
 def out_file_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be written as an output file (it is a folder, or a folder on its
     way is an existing file), or None. For commands that check ``--out`` before their work."""
     path = Path(path)
     if path.is_dir():
         return f"{path}: is a folder, not a file name"
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else f"{path}: {parent} is a file, not a folder"
-    return None
+    blocker = file_in_the_way(path.parent)
+    return None if blocker is None else f"{path}: {blocker} is a file, not a folder"
 
 
 def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:

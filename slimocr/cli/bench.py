@@ -27,15 +27,19 @@ def bench_cmd(
 
     for problem in option_problems(timing_images, timing_crops, repeats, limit)[:1]:
         fail(problem, 2)
-    from slimocr.infer.session import MAX_THREADS
+    from slimocr.errors import OptionError
+    from slimocr.files import file_in_the_way
+    from slimocr.infer.session import THREADS_RANGE, check_threads
 
-    if not 0 <= threads <= MAX_THREADS:
-        fail(f"--threads {threads}: must be >= 0 (0: ONNX Runtime's default)", 2)
-    if out.exists() and not out.is_dir():
+    try:
+        check_threads(threads)
+    except OptionError:
+        fail(f"--threads {threads}: must be {THREADS_RANGE}", 2)
+    blocker = file_in_the_way(out)
+    if blocker == out:
         fail(f"--out {out}: is a file; --out takes the output folder", 2)
-    for parent in out.parents:
-        if parent.exists() and not parent.is_dir():
-            fail(f"--out {out}: {parent} is a file, not a folder", 2)
+    if blocker is not None:
+        fail(f"--out {out}: {blocker} is a file, not a folder", 2)
     from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
     from slimocr.pretrained.official import official_available
 

@@ -123,17 +123,17 @@ def _draw_target(draw: Path, source: Path, single: bool) -> Path:
 
 def _check_draw(draw: Path, single: bool) -> None:
     """Refuse a ``--draw`` target that cannot be written, before any work."""
+    from slimocr.files import file_in_the_way
+
     if single and draw.suffix and not draw.is_dir():
         if draw.suffix.lower() not in IMAGE_SUFFIXES:
             fail(f"--draw {draw}: not an image file name ({', '.join(IMAGE_SUFFIXES)})", code=2)
         folder = draw.parent
     else:
         folder = draw
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                fail(f"--draw {draw}: {path} is a file, not a folder", code=2)
-            break
+    blocker = file_in_the_way(folder)
+    if blocker is not None:
+        fail(f"--draw {draw}: {blocker} is a file, not a folder", code=2)
 
 
 def _draw(source: Path, result: object, draw: Path, single: bool) -> str | None:

@@ -75,15 +75,14 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 
 MAX_THREADS = 256
+THREADS_RANGE = f"in [0, {MAX_THREADS}] (0: ONNX Runtime's default)"
 
 
 def check_threads(threads: int | None) -> None:
     """Refuse a thread count ONNX Runtime cannot use: negative, or absurdly large (creating
     100000 worker threads takes minutes before the first run)."""
     if threads is not None and not 0 <= threads <= MAX_THREADS:
-        raise OptionError(
-            f"threads must be in [0, {MAX_THREADS}] (0: ONNX Runtime's default), got {threads}"
-        )
+        raise OptionError(f"threads must be {THREADS_RANGE}, got {threads}")
 
 
 def check_model_kind(session: OnnxSession, kind: str) -> None:

@@ -208,10 +208,10 @@ class TrainConfig:
             raise FieldValueError(
                 "trainable: an empty list trains nothing; leave it out (null) to train everything"
             )
-        check_model_kind(self.model, self.kind)
+        check_arch_kind(self.model, self.kind)
 
 
-def check_model_kind(model: str, kind: str) -> None:
+def check_arch_kind(model: str, kind: str) -> None:
     """Refuse an unregistered ``model``, or one that is not a ``kind`` model (``det``/``rec``).
 
     Skipped without torch (the registry needs it); the training commands need torch anyway.

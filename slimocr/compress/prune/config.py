@@ -175,8 +175,7 @@ def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneReci
     values.pop("description", None)
     if "finetune" not in values:
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
-    recipe: PruneRecipe = build_config(PruneRecipe, values, where)
-    return recipe
+    return build_config(PruneRecipe, values, where)
 
 
 def check_table(recipe: PruneRecipe, where: str = "recipe") -> dict[str, Any]:

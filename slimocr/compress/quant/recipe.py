@@ -23,7 +23,7 @@ from torch import nn
 
 from slimocr.compress.quant.config import CalibConfig, QuantConfig
 from slimocr.errors import ConfigError
-from slimocr.train.config import check_model_kind, check_ranges
+from slimocr.train.config import check_arch_kind, check_ranges
 
 Method = Literal["pact", "ptq"]
 METHODS = ("pact", "ptq")
@@ -102,7 +102,7 @@ class QuantRecipe:
 
     def __post_init__(self) -> None:
         check_ranges(self, {"threads": (1, None)})
-        check_model_kind(self.model, self.kind)
+        check_arch_kind(self.model, self.kind)
 
 
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantRecipe:
