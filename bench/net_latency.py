@@ -2,7 +2,9 @@
 
 Each argument is a zoo name, an official name, an ``.onnx`` path or ``git:REV:PATH`` (a file as
 an earlier commit holds it, e.g. ``git:HEAD~1:slimocr/zoo/files/X.onnx``); ``label=...`` names a
-row.
+row. Sessions open the model as the pipeline's do (thin maps widened to the CPU's blocked-kernel
+width, :func:`slimocr.infer.session.layout_rewritten`); a ``plain:`` prefix opens the file as
+it is (``a=plain:NAME b=NAME`` times the rewrite).
 One fixed random input (``--shape``; the IC15 detector input by default), ONNX Runtime's CPU
 provider, ``--threads`` threads with spinning off (as the pipeline runs), warm-up excluded,
 ``--rounds`` rounds of ``--runs`` calls each, rows interleaved call by call; medians, and each
@@ -88,7 +90,10 @@ def main(argv: list[str] | None = None) -> None:
         files: dict[str, Path] = {}
         sources: dict[str, str] = {}
         sessions: dict[str, OnnxSession] = {}
-        for label, name in models.items():
+        rewritten: dict[str, bool] = {}
+        for label, spec in models.items():
+            plain = spec.startswith("plain:")
+            name = spec.removeprefix("plain:")
             try:
                 if name.startswith("git:"):
                     files[label] = from_git(name[4:], Path(tmp))
@@ -96,7 +101,10 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     files[label] = resolve_model(name, args.kind)
                     sources[label] = str(files[label])
-                sessions[label] = OnnxSession(files[label], threads=args.threads)
+                sessions[label] = OnnxSession(
+                    files[label], threads=args.threads, rewrite_layout=not plain
+                )
+                rewritten[label] = sessions[label].layout_rewritten
             except SlimOCRError as exc:
                 fail(str(exc))
             try:  # one untimed call: a wrong input rank or size fails here, not mid-timing
@@ -117,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             "input": list(shape),
             "calls_per_row": args.runs * args.rounds,
             "files": sources,
+            "layout_rewritten": rewritten,
             "median_ms": {n: round(t.median(), 2) for n, t in timers.items()},
             "speedup_vs_first": {n: round(first / t.median(), 3) for n, t in timers.items()},
             "optimized_ops": {n: dict(optimized_op_counts(p)) for n, p in files.items()},

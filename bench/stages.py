@@ -8,7 +8,9 @@ timed calls of each stage of ``OCR.elapsed_ms`` (``det_pre``, ``det_infer``, ``d
 ``crop``, ``rec``, ``total``) and each pipeline's total against the first pipeline's, from the
 same run. ``--system-malloc`` builds the pipelines with ``reuse_memory=False`` (glibc's default
 policy, :mod:`slimocr.infer.memory`); the setting is process-wide, so compare the two in
-separate runs.
+separate runs. A ``plain:`` prefix (``plain:slimocr-float``) builds that pipeline with
+``rewrite_layout=False``: its models run as the files are, without the thin-map widening of
+:func:`slimocr.infer.session.layout_rewritten`.
 
     python bench/stages.py slimocr-float slimocr-prune-w8-rec8 --data ../shared/data/ic15_det_test
 """
@@ -44,7 +46,12 @@ def main() -> None:
     if not images:
         raise SystemExit(f"{args.data}: no images")
     engines = {
-        name: OCR.from_pipeline(name, threads=args.threads, reuse_memory=not args.system_malloc)
+        name: OCR.from_pipeline(
+            name.removeprefix("plain:"),
+            threads=args.threads,
+            reuse_memory=not args.system_malloc,
+            rewrite_layout=not name.startswith("plain:"),
+        )
         for name in args.pipelines
     }
     calls: dict[str, list[dict[str, float]]] = {n: [] for n in engines}

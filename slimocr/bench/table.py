@@ -83,11 +83,16 @@ def _cached(path: Path, compute: Any) -> dict[str, Any]:
 def _accuracy(
     row: BenchRow, det_data: Path, rec_data: Path, engine: OCR, cache_dir: Path, limit: int | None
 ) -> dict[str, Any]:
-    """Det and rec metrics of a row, each cached by its own model file's sha256 (rows that
-    share a detector or a recognizer are evaluated once)."""
+    """Det and rec metrics of a row, each cached by its own model file's sha256 and whether its
+    session runs the layout-rewritten model (rows that share a detector or a recognizer are
+    evaluated once)."""
     det_path, rec_path = resolve_model(row.det, "det"), resolve_model(row.rec, "rec")
-    det_key = f"{sha256_file(det_path)[:16]}-{limit}"
-    rec_key = f"{sha256_file(rec_path)[:16]}-h{engine.recognizer.image_height}-{limit}"
+    # a session that runs the layout-rewritten model (same function, float rounding apart)
+    # is scored apart from one that runs the file as it is
+    det_lay = "-pad" if engine.detector.session.layout_rewritten else ""
+    rec_lay = "-pad" if engine.recognizer.session.layout_rewritten else ""
+    det_key = f"{sha256_file(det_path)[:16]}-{limit}{det_lay}"
+    rec_key = f"{sha256_file(rec_path)[:16]}-h{engine.recognizer.image_height}-{limit}{rec_lay}"
 
     def detect(img):  # noqa: ANN001, ANN202
         res = engine.detector(img)

@@ -517,3 +517,217 @@ def _drop_dead(graph: onnx.GraphProto) -> None:
     for tensor in list(graph.initializer):
         if tensor.name not in used:
             graph.initializer.remove(tensor)
+
+
+# ops through which a zero channel stays zero: f(0) = 0 elementwise
+_ZERO_KEEPING = ("Relu", "HardSwish", "LeakyRelu", "Identity")
+
+
+def _conv_parts(
+    node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]
+) -> tuple[np.ndarray, np.ndarray | None, int] | None:
+    """A float conv's stored (4-D) weight, bias (None if absent) and group; None otherwise."""
+    if node.op_type != "Conv" or node.domain not in ("", "ai.onnx"):
+        return None
+    w = inits.get(node.input[1]) if len(node.input) > 1 else None
+    if w is None or len(w.dims) != 4 or w.data_type != onnx.TensorProto.FLOAT:
+        return None
+    b = None
+    if len(node.input) > 2 and node.input[2]:
+        if node.input[2] not in inits:
+            return None
+        b = numpy_helper.to_array(inits[node.input[2]])
+    return numpy_helper.to_array(w), b, int(_attrs(node).get("group", 1))
+
+
+def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
+    """Widen float feature maps of fewer than ``block`` channels to ``block`` with zero
+    channels (in place); return how many maps (channel groups) were widened.
+
+    ONNX Runtime's blocked (NCHWc) convolutions on x86 work in blocks of 16 channels with
+    AVX-512 (8 with AVX2) and already compute a thinner map as a full block, but a conv that
+    *reads* fewer channels than a block takes the plain-layout input path, with a layout
+    conversion in front of it. The v3 detectors' first block works on 8-channel maps at half
+    resolution, so three conversions of those maps ran on every image. With zero channels
+    added the function is unchanged: the producing convs get zero filters and zero bias,
+    depthwise convs zero filters, the convs that read the map zero input weights, and every
+    op in between keeps a zero channel zero (``Relu``, ``HardSwish``, ``LeakyRelu``,
+    ``Identity``, ``Add`` of two such maps).
+
+    A map is widened only when all of that holds for every tensor of its channel group: each
+    is made by a float conv with stored weights, a depthwise conv or one of those ops, and
+    read only by them (a ``Concat``, ``Resize``, a gate or a graph output leaves it as it is).
+    Squeeze-excitation maps (1×1) are left as they are.
+    """
+    if block < 2:
+        return 0
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers = graph_consumers(graph)
+    outputs = {v.name for v in graph.output}
+    weight_uses: dict[str, int] = defaultdict(int)
+    for node in graph.node:
+        for name in node.input[1:]:
+            weight_uses[name] += 1
+
+    parent: dict[str, str] = {}
+
+    def find(t: str) -> str:
+        while parent.setdefault(t, t) != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    def is_depthwise(node: onnx.NodeProto) -> bool:
+        parts = _conv_parts(node, inits)
+        return parts is not None and parts[2] > 1 and parts[0].shape[:2] == (parts[2], 1)
+
+    def is_member_op(node: onnx.NodeProto) -> bool:
+        """An op that maps a channel group onto itself and keeps zero channels zero."""
+        if node.domain not in ("", "ai.onnx"):
+            return False
+        if node.op_type in _ZERO_KEEPING:
+            return True
+        if node.op_type == "Add":
+            return len(node.input) == 2 and not any(i in inits for i in node.input)
+        return is_depthwise(node)
+
+    for node in graph.node:
+        if is_member_op(node):
+            for name in node.input[: 2 if node.op_type == "Add" else 1]:
+                union(name, node.output[0])
+        elif _conv_parts(node, inits) is not None:
+            find(node.output[0])  # a conv's output starts a group of its own
+
+    groups: dict[str, list[str]] = defaultdict(list)
+    for t in list(parent):
+        groups[find(t)].append(t)
+    shapes, _ = _static_shapes(model)
+
+    def pixel_map(t: str) -> bool:  # squeeze-excitation maps (1×1) gain nothing from a block
+        shape = shapes.get(t)
+        return shape is not None and len(shape) == 4 and shape[2:] == [1, 1]
+
+    done = 0
+    for tensors in groups.values():
+        members = set(tensors)
+        if any(pixel_map(t) for t in tensors):
+            continue
+        channels: set[int] = set()
+        makers: list[tuple[onnx.NodeProto, bool]] = []  # (conv, is depthwise)
+        readers: dict[int, onnx.NodeProto] = {}
+        ok = True
+        for t in tensors:
+            node = producers.get(t)
+            if t in outputs or node is None:
+                ok = False
+                break
+            parts = _conv_parts(node, inits)
+            if parts is not None and parts[2] == 1:
+                channels.add(parts[0].shape[0])
+                makers.append((node, False))
+            elif is_member_op(node):
+                if is_depthwise(node):
+                    channels.add(parts[0].shape[0])  # type: ignore[index]
+                    makers.append((node, True))
+            else:
+                ok = False
+            for user in consumers.get(t, []):
+                up = _conv_parts(user, inits)
+                if up is not None and up[2] == 1:
+                    if user.input[0] != t:
+                        ok = False
+                    readers[id(user)] = user
+                elif not (is_member_op(user) and user.output[0] in members):
+                    ok = False
+            if not ok:
+                break
+        if not ok or len(channels) != 1 or not makers:
+            continue
+        c = channels.pop()
+        if c >= block:
+            continue
+        readers_list = list(readers.values())
+        nodes = [n for n, _ in makers] + readers_list
+        if any(weight_uses[n.input[1]] != 1 for n in nodes):
+            continue
+        if any(len(n.input) > 2 and n.input[2] and weight_uses[n.input[2]] != 1 for n, _ in makers):
+            continue
+        if any(_conv_parts(n, inits)[0].shape[1] != c for n in readers_list):  # type: ignore[index]
+            continue
+        for node, dw in makers:
+            w, b, group = _conv_parts(node, inits)  # type: ignore[misc]
+            wide = np.zeros((block, *w.shape[1:]), dtype=w.dtype)
+            wide[:c] = w
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(wide, node.input[1]))
+            if b is not None:
+                bias = np.zeros(block, dtype=b.dtype)
+                bias[:c] = b
+                inits[node.input[2]].CopyFrom(numpy_helper.from_array(bias, node.input[2]))
+            if dw:
+                for a in node.attribute:
+                    if a.name == "group":
+                        a.i = block
+        for node in readers_list:
+            w = _conv_parts(node, inits)[0]  # type: ignore[index]
+            wide = np.zeros((w.shape[0], block, *w.shape[2:]), dtype=w.dtype)
+            wide[:, :c] = w
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(wide, node.input[1]))
+        stale = [v for v in graph.value_info if v.name in members]
+        for v in stale:
+            graph.value_info.remove(v)
+        done += 1
+    return done
+
+
+def fold_stored_int8_weights(model: onnx.ModelProto) -> int:
+    """Replace ``Mul(Cast(q), s)`` of stored int8 ``q`` and float32 ``s`` (the weight-only int8
+    form of :mod:`slimocr.compress.quant.weight_only`) by the float32 product as a stored
+    constant (in place); return how many.
+
+    This is the constant folding ONNX Runtime applies when it opens such a file, with the same
+    float32 arithmetic, done ahead so that rewrites which need the weights as stored constants
+    (:func:`pad_thin_channels`) see them. Meant for a model in memory: it undoes the file's
+    4× smaller storage.
+    """
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers = graph_consumers(graph)
+    drop: set[int] = set()  # node positions
+    nodes = list(graph.node)
+    position = {n.output[0]: i for i, n in enumerate(nodes) if n.output}
+    folded: list[onnx.TensorProto] = []
+    for mul in nodes:
+        if mul.op_type != "Mul" or mul.domain not in ("", "ai.onnx") or len(mul.input) != 2:
+            continue
+        for side in (0, 1):
+            cast, scale = producers.get(mul.input[side]), mul.input[1 - side]
+            if cast is None or cast.op_type != "Cast" or scale not in inits:
+                continue
+            q = inits.get(cast.input[0])
+            if q is None or q.data_type != onnx.TensorProto.INT8:
+                continue
+            if _attrs(cast).get("to") != onnx.TensorProto.FLOAT:
+                continue
+            if inits[scale].data_type != onnx.TensorProto.FLOAT:
+                continue
+            if len(consumers.get(cast.output[0], [])) != 1:
+                continue
+            a = numpy_helper.to_array(q).astype(np.float32)
+            s = numpy_helper.to_array(inits[scale])
+            product = a * s if side == 0 else s * a
+            folded.append(numpy_helper.from_array(product, mul.output[0]))
+            drop.update((position[mul.output[0]], position[cast.output[0]]))
+            break
+    if folded:
+        keep = [n for i, n in enumerate(nodes) if i not in drop]
+        del graph.node[:]
+        graph.node.extend(keep)
+        graph.initializer.extend(folded)
+        _drop_dead(graph)
+    return len(folded)

@@ -91,6 +91,10 @@ class OCR:
         reuse_memory: let glibc's malloc keep freed multi-megabyte buffers for the next image
             instead of returning them to the OS (:mod:`slimocr.infer.memory`; process-wide,
             Linux only); saves several milliseconds of page faults per image.
+        rewrite_layout: open the models with their thin feature maps widened to the CPU's
+            blocked-kernel width (:func:`slimocr.infer.session.layout_rewritten`: same
+            outputs up to float rounding, the files untouched); False runs the files as
+            they are.
 
     Raises:
         ModelFileError: a model cannot be resolved or loaded, or no charset can be found.
@@ -111,6 +115,7 @@ class OCR:
         rec_batch_size: int = 6,
         rec_image_height: int | None = None,
         reuse_memory: bool = True,
+        rewrite_layout: bool = True,
     ) -> None:
         if not 0.0 <= drop_score <= 1.0:  # also refuses NaN
             raise OptionError(f"drop_score must be in [0, 1], got {drop_score}")
@@ -126,8 +131,9 @@ class OCR:
             limit_type=det_limit_type,
             box_thresh=box_thresh,
             unclip_ratio=unclip_ratio,
+            rewrite_layout=rewrite_layout,
         )
-        rec_session = OnnxSession(rec_path, threads)
+        rec_session = OnnxSession(rec_path, threads, rewrite_layout=rewrite_layout)
         check_model_kind(rec_session, "rec")
         self.recognizer = TextRecognizer(
             rec_session,

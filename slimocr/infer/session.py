@@ -58,6 +58,51 @@ def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None)
     )
 
 
+def nchwc_block(flags: frozenset[str] | None) -> int | None:
+    """Channels per block of ONNX Runtime's blocked (NCHWc) convolution kernels on a CPU with
+    these flags: 16 with AVX-512, 8 with AVX2; None where those kernels are not used (other
+    architectures, older x86, unknown)."""
+    if flags is None:
+        return None
+    if "avx512f" in flags:
+        return 16
+    if "avx2" in flags:
+        return 8
+    return None
+
+
+def layout_rewritten(path: Path, block: int | None) -> bytes | None:
+    """The model at ``path`` with its thin feature maps widened to ``block`` channels
+    (:func:`slimocr.export.rewrite.pad_thin_channels`: same outputs, no layout conversions
+    around them in ONNX Runtime's blocked kernels), serialized; None when nothing changes
+    or the file cannot be parsed (ONNX Runtime then opens the file itself and reports it).
+
+    Weight-only int8 weights are folded to float first, as ONNX Runtime would do on
+    loading, so that the rewrite sees them as stored constants.
+    """
+    if block is None:
+        return None
+    import onnx
+
+    from slimocr.export.rewrite import fold_stored_int8_weights, pad_thin_channels
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # a corrupt file: ONNX Runtime's error names it
+        return None
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        return None
+    if not any(n.op_type == "Conv" for n in model.graph.node):
+        return None
+    try:
+        fold_stored_int8_weights(model)
+        if not pad_thin_channels(model, block):
+            return None
+        return model.SerializeToString()
+    except Exception:  # an unusual graph: run the file as it is
+        return None
+
+
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     """The pipeline's ONNX Runtime session options: ``threads`` intra-op threads (None or 0:
     ONNX Runtime's default), one inter-op thread, sequential execution, worker threads that
@@ -110,6 +155,10 @@ class OnnxSession:
     Args:
         path: the ``.onnx`` file.
         threads: intra-op threads; None lets onnxruntime choose (all physical cores).
+        rewrite_layout: on CPUs whose ONNX Runtime uses blocked convolution kernels, open
+            the model with its thin feature maps widened to a full block
+            (:func:`layout_rewritten`; same outputs up to float rounding, the file is not
+            touched); False opens the file as it is.
 
     Attributes:
         path: the model file.
@@ -123,16 +172,23 @@ class OnnxSession:
         ModelFileError: the file is missing, a directory, truncated or not a valid ONNX model.
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, threads: int | None = None, rewrite_layout: bool = True
+    ) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise ModelFileError(f"{self.path}: model file not found")
         if self.path.is_dir():
             raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
         check_threads(threads)
+        rewritten = (
+            layout_rewritten(self.path, nchwc_block(cpu_flags())) if rewrite_layout else None
+        )
+        #: whether the session runs the layout-rewritten model (:func:`layout_rewritten`)
+        self.layout_rewritten = rewritten is not None
         try:
             self._session = ort.InferenceSession(
-                str(self.path),
+                rewritten if rewritten is not None else str(self.path),
                 sess_options=session_options(threads),
                 providers=["CPUExecutionProvider"],
             )

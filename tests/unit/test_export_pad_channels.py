@@ -1,0 +1,219 @@
+"""Thin feature maps widened to a full NCHWc block with zero channels: same outputs, wider
+weights, and only where every op around the map keeps a zero channel zero."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from slimocr.compress.quant.weight_only import weight_only_int8
+from slimocr.export.rewrite import fold_stored_int8_weights, pad_thin_channels
+from slimocr.infer.session import OnnxSession, layout_rewritten, nchwc_block
+
+
+def _stem(tail: str = "conv", se: bool = True) -> onnx.ModelProto:
+    """A MobileNetV3-like start: stem conv 3→8 + HardSwish; a block on 8 channels (1×1 conv +
+    ReLU, depthwise 3×3 + ReLU, 1×1 conv) with a residual add; then 8 → 32 by ``tail``
+    ("conv": a 1×1 conv; "concat", "sigmoid": ops that do not keep a zero channel's place or
+    value), and optionally a squeeze-excitation gate on the 32 channels (its 6-channel
+    inner map is 1×1)."""
+    rng = np.random.default_rng(0)
+
+    def w(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.5, name)
+
+    inits = [
+        w("w0", 8, 3, 3, 3),
+        w("b0", 8),
+        w("w1", 8, 8, 1, 1),
+        w("b1", 8),
+        w("w2", 8, 1, 3, 3),
+        w("b2", 8),
+        w("w3", 8, 8, 1, 1),
+        w("b3", 8),
+        w("w4", 32, 8, 1, 1),
+        w("b4", 32),
+        w("s1", 6, 32, 1, 1),
+        w("s2", 32, 6, 1, 1),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        helper.make_node("HardSwish", ["c0"], ["h0"]),
+        helper.make_node("Conv", ["h0", "w1", "b1"], ["c1"]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], group=8, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"]),
+        helper.make_node("Add", ["h0", "c3"], ["a"]),
+    ]
+    if tail == "conv":
+        nodes.append(helper.make_node("Conv", ["a", "w4", "b4"], ["t"]))
+    elif tail == "concat":
+        nodes += [
+            helper.make_node("Concat", ["a", "a", "a", "a"], ["cat"], axis=1),
+            helper.make_node("Relu", ["cat"], ["t"]),
+        ]
+    else:
+        nodes += [
+            helper.make_node("Sigmoid", ["a"], ["sg"]),
+            helper.make_node("Conv", ["sg", "w4", "b4"], ["t"]),
+        ]
+    if se:
+        nodes += [
+            helper.make_node("GlobalAveragePool", ["t"], ["p"]),
+            helper.make_node("Conv", ["p", "s1"], ["q"]),
+            helper.make_node("Relu", ["q"], ["qr"]),
+            helper.make_node("Conv", ["qr", "s2"], ["g0"]),
+            helper.make_node("HardSigmoid", ["g0"], ["g"]),
+            helper.make_node("Mul", ["t", "g"], ["y"]),
+        ]
+    else:
+        nodes.append(helper.make_node("Identity", ["t"], ["y"]))
+    graph = helper.make_graph(
+        nodes,
+        "stem",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C", "h", "w"])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+def _dims(model: onnx.ModelProto) -> dict[str, list[int]]:
+    return {t.name: list(t.dims) for t in model.graph.initializer}
+
+
+X = np.random.default_rng(1).random((2, 3, 20, 30), dtype=np.float32)
+
+
+def test_thin_maps_widen_with_zero_channels_and_the_outputs_stay():
+    model = _stem()
+    wide = copy.deepcopy(model)
+    assert pad_thin_channels(wide, 16) == 2  # the stem's group and the block's inner group
+    dims = _dims(wide)
+    assert dims["w0"] == [16, 3, 3, 3] and dims["b0"] == [16]  # makes the stem's group
+    assert dims["w1"] == [16, 16, 1, 1]  # reads the stem's group, makes the block's
+    assert dims["w2"] == [16, 1, 3, 3]  # depthwise: a member of the block's group
+    assert dims["w3"] == [16, 16, 1, 1]  # reads the block's group, makes the stem's (residual)
+    assert dims["w4"] == [32, 16, 1, 1]  # reads the stem's group
+    assert dims["s1"] == [6, 32, 1, 1] and dims["s2"] == [32, 6, 1, 1]  # 1×1 gate map: kept
+    group = {n.output[0]: a.i for n in wide.graph.node for a in n.attribute if a.name == "group"}
+    assert group["c2"] == 16
+    w1 = numpy_helper.to_array(next(t for t in wide.graph.initializer if t.name == "w1"))
+    assert not w1[8:].any() and not w1[:, 8:].any()  # the new filters and inputs are zero
+    onnx.checker.check_model(wide)
+    np.testing.assert_allclose(_run(wide, X), _run(model, X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("tail", ["concat", "sigmoid"])
+def test_a_map_read_by_an_op_that_moves_or_changes_zero_channels_is_left(tail: str):
+    model = _stem(tail=tail)
+    wide = copy.deepcopy(model)
+    # the stem's group (read by Concat / Sigmoid) stays; the block's inner group still widens
+    assert pad_thin_channels(wide, 16) == 1
+    dims = _dims(wide)
+    assert dims["w0"] == [8, 3, 3, 3] and dims["w4"] == [32, 8, 1, 1]
+    assert dims["w1"] == [16, 8, 1, 1] and dims["w2"] == [16, 1, 3, 3]
+    assert dims["w3"] == [8, 16, 1, 1]  # reads the widened group, makes the kept one
+    np.testing.assert_allclose(_run(wide, X), _run(model, X), rtol=1e-5, atol=1e-5)
+
+
+def test_block_size_decides_and_a_full_block_is_left():
+    model = _stem()
+    assert pad_thin_channels(copy.deepcopy(model), 8) == 0  # 8 channels: already a block
+    assert pad_thin_channels(copy.deepcopy(model), 1) == 0
+
+
+def test_a_graph_output_is_not_widened():
+    model = _stem(se=False)
+    model.graph.output.append(
+        helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 8, "h", "w"])
+    )
+    wide = copy.deepcopy(model)
+    assert pad_thin_channels(wide, 16) == 1  # only the block's inner group
+    assert _dims(wide)["w0"] == [8, 3, 3, 3]
+    for got, want in zip(
+        ort.InferenceSession(wide.SerializeToString()).run(None, {"x": X}),
+        ort.InferenceSession(model.SerializeToString()).run(None, {"x": X}),
+        strict=True,
+    ):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_stored_int8_weights_fold_to_what_onnx_runtime_computes():
+    w8, _ = weight_only_int8(_stem(), min_elements=1)
+    assert any(n.op_type == "Cast" for n in w8.graph.node)
+    folded = copy.deepcopy(w8)
+    assert fold_stored_int8_weights(folded) == 7  # every conv weight (the gate's too)
+    assert not any(n.op_type in ("Cast", "Mul") and "_f" in n.input[0] for n in folded.graph.node)
+    assert not any(t.data_type == TensorProto.INT8 for t in folded.graph.initializer)
+    onnx.checker.check_model(folded)
+    np.testing.assert_array_equal(_run(folded, X), _run(w8, X))  # bit for bit
+    # and then the thin maps can widen, which they cannot behind Cast → Mul
+    assert pad_thin_channels(copy.deepcopy(w8), 16) == 0
+    assert pad_thin_channels(folded, 16) == 2
+    np.testing.assert_allclose(_run(folded, X), _run(w8, X), rtol=1e-5, atol=1e-5)
+
+
+def test_nchwc_block_by_cpu_flags():
+    assert nchwc_block(frozenset({"avx2", "avx512f", "fma"})) == 16
+    assert nchwc_block(frozenset({"avx2", "fma"})) == 8
+    assert nchwc_block(frozenset({"sse4_2"})) is None
+    assert nchwc_block(None) is None
+
+
+def test_session_opens_the_rewritten_model_and_leaves_the_file(tmp_path: Path):
+    path = tmp_path / "stem.onnx"
+    onnx.save(_stem(), path)
+    before = path.read_bytes()
+    data = layout_rewritten(path, 16)
+    assert data is not None and pad_thin_channels(onnx.load_from_string(data), 16) == 0
+    assert layout_rewritten(path, None) is None  # no blocked kernels: the file as it is
+    assert layout_rewritten(path, 8) is None  # nothing thinner than a block
+    plain = OnnxSession(path, threads=1, rewrite_layout=False)
+    assert not plain.layout_rewritten
+    rewritten = OnnxSession(path, threads=1)
+    assert rewritten.layout_rewritten == (nchwc_block(_flags()) == 16)
+    np.testing.assert_allclose(rewritten.run(X), plain.run(X), rtol=1e-5, atol=1e-5)
+    assert path.read_bytes() == before
+
+
+def test_a_corrupt_file_is_left_to_onnx_runtime_to_report(tmp_path: Path):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"not a model")
+    assert layout_rewritten(path, 16) is None
+
+
+def _flags() -> frozenset[str] | None:
+    from slimocr.infer.session import cpu_flags
+
+    return cpu_flags()
+
+
+def test_the_pipeline_runs_the_shipped_detector_rewritten_and_can_run_it_as_is():
+    from slimocr.infer.pipeline import OCR
+
+    img = (np.random.default_rng(2).random((96, 160, 3)) * 255).astype(np.uint8)
+    default = OCR(threads=1)
+    plain = OCR(threads=1, rewrite_layout=False)
+    # the v3 detectors' first block works on 8-channel maps: thinner than an AVX-512 block
+    assert default.detector.session.layout_rewritten == (nchwc_block(_flags()) == 16)
+    assert not plain.detector.session.layout_rewritten
+    assert not plain.recognizer.session.layout_rewritten
+    np.testing.assert_allclose(
+        default.detector.probability_map(img), plain.detector.probability_map(img), atol=1e-5
+    )
