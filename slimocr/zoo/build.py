@@ -209,6 +209,23 @@ RECIPES: dict[str, ZooRecipe] = {
             "pact",
             ("export.lstm=dynamic_int8",),
         ),
+        ZooRecipe(
+            "ppocrv2-rec-prune",
+            "rec",
+            "crnn_ppocrv2",
+            "ppocrv2-rec-float",
+            "recipes/prune_rec_r125.yaml",
+            "prune",
+        ),
+        ZooRecipe(
+            "ppocrv2-rec-prune-pact-int8-hs-lstm",
+            "rec",
+            "crnn_ppocrv2",
+            "ppocrv2-rec-prune",
+            "recipes/quant_rec_prune_pact_hs.yaml",
+            "pact",
+            ("export.lstm=dynamic_int8",),
+        ),
     )
 }
 
@@ -267,7 +284,7 @@ def _build_prune(recipe: ZooRecipe, out: Path) -> dict[str, Any]:
     shutil.copyfile(result["model"], out)
     prune = result["prune"]
     return {
-        "ic15_det": result.get("eval"),
+        f"ic15_{recipe.kind}": result.get("eval"),
         "macs_reduction": round(prune["macs"]["reduction"], 4),
         "macs_input": prune["macs_input"],
         "latency": result.get("latency"),
