@@ -22,6 +22,7 @@ from slimocr.bench.latency import machine_info, time_rows
 from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.infer.pipeline import OCR
+from slimocr.infer.session import cpu_flags, nchwc_block
 from slimocr.pretrained.official import sha256_file
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
 
@@ -44,6 +45,7 @@ class BenchRow:
         reference: the row its speed-up, compression and accuracy bar are measured against
             (None: :data:`BASELINE`, the float v3/v2 pair; the PP-OCRv6 rows name float
             v6-small).
+        not_default: why the default pick passes this row over (empty: a candidate).
     """
 
     name: str
@@ -53,6 +55,7 @@ class BenchRow:
     group: str = "zoo"
     note: str = ""
     reference: str | None = None
+    not_default: str = ""
 
 
 PEERS: tuple[BenchRow, ...] = tuple(
@@ -66,7 +69,7 @@ def zoo_rows() -> list[BenchRow]:
     from slimocr.zoo.records import load_pipelines
 
     return [
-        BenchRow(p.name, p.det, p.rec, p.rec_height, "zoo", p.note, p.reference)
+        BenchRow(p.name, p.det, p.rec, p.rec_height, "zoo", p.note, p.reference, p.not_default)
         for p in load_pipelines()
     ]
 
@@ -89,8 +92,9 @@ def _accuracy(
     det_path, rec_path = resolve_model(row.det, "det"), resolve_model(row.rec, "rec")
     # a session that runs the layout-rewritten model (same function, float rounding apart)
     # is scored apart from one that runs the file as it is
-    det_lay = "-pad" if engine.detector.session.layout_rewritten else ""
-    rec_lay = "-pad" if engine.recognizer.session.layout_rewritten else ""
+    pad = f"-pad{nchwc_block(cpu_flags())}"  # the block size decides the rewrite
+    det_lay = pad if engine.detector.session.layout_rewritten else ""
+    rec_lay = pad if engine.recognizer.session.layout_rewritten else ""
     det_key = f"{sha256_file(det_path)[:16]}-{limit}{det_lay}"
     rec_key = f"{sha256_file(rec_path)[:16]}-h{engine.recognizer.image_height}-{limit}{rec_lay}"
 
@@ -275,13 +279,15 @@ def default_pick(rows: list[dict[str, Any]]) -> dict[str, str] | None:
     baseline was measured; rows measured against another reference, the PP-OCRv6 ones, are
     not candidates), the fastest end to end; rows within :data:`SPEED_TIE` of it tie, and the
     smallest of those (total file size) wins. Rows without a finite end-to-end time (not
-    timed) are not candidates; None when no row qualifies."""
+    timed) and rows whose pipeline entry gives a ``not_default`` reason are not candidates;
+    None when no row qualifies."""
     ok = [
         x
         for x in rows
         if x.get("group") == "zoo"
         and x.get("meets_accuracy_bar")
         and x.get("reference", BASELINE) == BASELINE
+        and not x.get("not_default")
         and isinstance(x.get("e2e_ms"), (int, float))
         and math.isfinite(x["e2e_ms"])
     ]
@@ -331,4 +337,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             + (report["default_pick"] or {}).get("pipeline", "none")
             + ".",
         ]
+        for x in report["rows"]:
+            if x.get("not_default"):
+                lines += ["", f"Not a default candidate: {x['name']}: {x['not_default']}"]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ that ONNX Runtime fuses ``DequantizeLinear → Sigmoid → QuantizeLinear`` into
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import onnx
@@ -523,6 +524,37 @@ def _drop_dead(graph: onnx.GraphProto) -> None:
 _ZERO_KEEPING = ("Relu", "HardSwish", "LeakyRelu", "Identity")
 
 
+def _subgraph_reads(nodes: Iterable[onnx.NodeProto]) -> set[str]:
+    """Names that the subgraphs (``If``/``Loop``/``Scan`` bodies) of ``nodes`` read, at any
+    depth: outer-scope tensors among them cannot be changed without changing the branch."""
+    names: set[str] = set()
+    for node in nodes:
+        for attr in node.attribute:
+            bodies = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for body in bodies:
+                for inner in body.node:
+                    names.update(inner.input)
+                names.update(v.name for v in body.output)
+                names |= _subgraph_reads(body.node)
+    return names
+
+
+def _name_uses(graph: onnx.GraphProto) -> dict[str, int]:
+    """How often each name is read: as any node input, as a graph output, as a declared graph
+    input (an initializer listed there can be overridden at run time) or inside a subgraph."""
+    uses: dict[str, int] = defaultdict(int)
+    for node in graph.node:
+        for name in node.input:
+            uses[name] += 1
+    for name in (
+        *(v.name for v in graph.output),
+        *(v.name for v in graph.input),
+        *_subgraph_reads(graph.node),
+    ):
+        uses[name] += 1
+    return uses
+
+
 def _conv_parts(
     node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]
 ) -> tuple[np.ndarray, np.ndarray | None, int] | None:
@@ -556,8 +588,11 @@ def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
 
     A map is widened only when all of that holds for every tensor of its channel group: each
     is made by a float conv with stored weights, a depthwise conv or one of those ops, and
-    read only by them (a ``Concat``, ``Resize``, a gate or a graph output leaves it as it is).
-    Squeeze-excitation maps (1×1) are left as they are.
+    read only by them (a ``Concat``, ``Resize``, a gate or a graph output leaves it as it is),
+    when no subgraph reads it, and when the weights it changes are read by their conv only
+    (not shared, not declared as graph inputs). Squeeze-excitation maps (1×1) are left as they
+    are. Outputs are equal for finite inputs (a zero filter times an infinite input value
+    would make a NaN).
     """
     if block < 2:
         return 0
@@ -565,11 +600,9 @@ def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
     consumers = graph_consumers(graph)
-    outputs = {v.name for v in graph.output}
-    weight_uses: dict[str, int] = defaultdict(int)
-    for node in graph.node:
-        for name in node.input[1:]:
-            weight_uses[name] += 1
+    # tensors that must keep their channels: graph outputs and what subgraphs read
+    fixed = {v.name for v in graph.output} | _subgraph_reads(graph.node)
+    weight_uses = _name_uses(graph)  # a weight read anywhere else than by its conv stays
 
     parent: dict[str, str] = {}
 
@@ -623,7 +656,7 @@ def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
         ok = True
         for t in tensors:
             node = producers.get(t)
-            if t in outputs or node is None:
+            if t in fixed or node is None:
                 ok = False
                 break
             parts = _conv_parts(node, inits)
@@ -697,7 +730,8 @@ def fold_stored_int8_weights(model: onnx.ModelProto) -> int:
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
-    consumers = graph_consumers(graph)
+    uses = _name_uses(graph)
+    graph_outputs = {v.name for v in graph.output}
     drop: set[int] = set()  # node positions
     nodes = list(graph.node)
     position = {n.output[0]: i for i, n in enumerate(nodes) if n.output}
@@ -716,7 +750,10 @@ def fold_stored_int8_weights(model: onnx.ModelProto) -> int:
                 continue
             if inits[scale].data_type != onnx.TensorProto.FLOAT:
                 continue
-            if len(consumers.get(cast.output[0], [])) != 1:
+            # read only here: not a graph input or output, not inside a subgraph
+            if uses[cast.output[0]] != 1 or uses[q.name] != 1 or uses[scale] != 1:
+                continue
+            if mul.output[0] in graph_outputs:
                 continue
             a = numpy_helper.to_array(q).astype(np.float32)
             s = numpy_helper.to_array(inits[scale])

@@ -59,16 +59,31 @@ def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None)
 
 
 def nchwc_block(flags: frozenset[str] | None) -> int | None:
-    """Channels per block of ONNX Runtime's blocked (NCHWc) convolution kernels on a CPU with
-    these flags: 16 with AVX-512, 8 with AVX2; None where those kernels are not used (other
-    architectures, older x86, unknown)."""
+    """Channels per block of ONNX Runtime's blocked (NCHWc) convolution kernels on an x86-64
+    CPU with these flags: 16 with AVX-512, else 8; None where the flags are unknown (other
+    architectures, which do not use those kernels)."""
     if flags is None:
         return None
-    if "avx512f" in flags:
-        return 16
-    if "avx2" in flags:
-        return 8
-    return None
+    return 16 if "avx512f" in flags else 8
+
+
+def _may_have_thin_maps(model: object, block: int) -> bool:
+    """Cheap test before the rewrite: some conv weight (stored, or the int8 of a weight-only
+    ``Cast``) has fewer than ``block`` output channels."""
+    graph = model.graph  # type: ignore[attr-defined]
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    cast_of = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Cast"}
+    mul_of = {n.output[0]: list(n.input) for n in graph.node if n.op_type == "Mul"}
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        name = node.input[1]
+        shape = dims.get(name)
+        if shape is None:  # Mul(Cast(q), s): q's shape
+            shape = next((dims.get(cast_of.get(i, "")) for i in mul_of.get(name, [])), None)
+        if shape is not None and len(shape) == 4 and shape[0] < block:
+            return True
+    return False
 
 
 def layout_rewritten(path: Path, block: int | None) -> bytes | None:
@@ -92,14 +107,19 @@ def layout_rewritten(path: Path, block: int | None) -> bytes | None:
         return None
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         return None
-    if not any(n.op_type == "Conv" for n in model.graph.node):
+    if not _may_have_thin_maps(model, block):
         return None
     try:
         fold_stored_int8_weights(model)
         if not pad_thin_channels(model, block):
             return None
         return model.SerializeToString()
-    except Exception:  # an unusual graph: run the file as it is
+    except Exception as exc:  # a graph the rewrite does not handle: run the file as it is
+        warnings.warn(
+            f"{path}: layout rewrite skipped ({_one_line(exc)}); running the file as it is",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
 
 
@@ -184,14 +204,30 @@ class OnnxSession:
         rewritten = (
             layout_rewritten(self.path, nchwc_block(cpu_flags())) if rewrite_layout else None
         )
+        self._session = None
+        if rewritten is not None:
+            try:
+                self._session = ort.InferenceSession(
+                    rewritten,
+                    sess_options=session_options(threads),
+                    providers=["CPUExecutionProvider"],
+                )
+            except Exception as exc:  # the rewrite made something ONNX Runtime refuses
+                warnings.warn(
+                    f"{self.path}: the layout-rewritten model does not load "
+                    f"({_one_line(exc)}); running the file as it is",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
         #: whether the session runs the layout-rewritten model (:func:`layout_rewritten`)
-        self.layout_rewritten = rewritten is not None
+        self.layout_rewritten = self._session is not None
         try:
-            self._session = ort.InferenceSession(
-                rewritten if rewritten is not None else str(self.path),
-                sess_options=session_options(threads),
-                providers=["CPUExecutionProvider"],
-            )
+            if self._session is None:
+                self._session = ort.InferenceSession(
+                    str(self.path),
+                    sess_options=session_options(threads),
+                    providers=["CPUExecutionProvider"],
+                )
         except Exception as exc:  # onnxruntime raises several pybind11 exception types
             raise ModelFileError(
                 f"{self.path}: not a valid ONNX model (truncated or corrupt?): {_one_line(exc)}"

@@ -39,6 +39,8 @@ class PipelineSpec:
         note: what it is, for the benchmark table.
         reference: the pipeline its ratios and accuracy bar are measured against (None: the
             float v3/v2 pair).
+        not_default: why the benchmark's default pick must pass it over, when a measurement
+            outside the benchmark's accuracy bar rules it out (empty: a candidate).
     """
 
     name: str
@@ -47,6 +49,7 @@ class PipelineSpec:
     rec_height: int | None = None
     note: str = ""
     reference: str | None = None
+    not_default: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The records-file form (fields at their default left out)."""
@@ -57,6 +60,8 @@ class PipelineSpec:
             out["note"] = self.note
         if self.reference is not None:
             out["reference"] = self.reference
+        if self.not_default:
+            out["not_default"] = self.not_default
         return out
 
 

@@ -92,6 +92,17 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {"x": x})[0]
 
 
+def _same_outputs(a: onnx.ModelProto, b: onnx.ModelProto) -> None:
+    """Every output of ``a`` has the shape and (up to float rounding) the values of ``b``'s."""
+    for got, want in zip(
+        ort.InferenceSession(a.SerializeToString()).run(None, {"x": X}),
+        ort.InferenceSession(b.SerializeToString()).run(None, {"x": X}),
+        strict=True,
+    ):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def _dims(model: onnx.ModelProto) -> dict[str, list[int]]:
     return {t.name: list(t.dims) for t in model.graph.initializer}
 
@@ -145,13 +156,7 @@ def test_a_graph_output_is_not_widened():
     wide = copy.deepcopy(model)
     assert pad_thin_channels(wide, 16) == 1  # only the block's inner group
     assert _dims(wide)["w0"] == [8, 3, 3, 3]
-    for got, want in zip(
-        ort.InferenceSession(wide.SerializeToString()).run(None, {"x": X}),
-        ort.InferenceSession(model.SerializeToString()).run(None, {"x": X}),
-        strict=True,
-    ):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    _same_outputs(wide, model)
 
 
 def test_stored_int8_weights_fold_to_what_onnx_runtime_computes():
@@ -172,11 +177,19 @@ def test_stored_int8_weights_fold_to_what_onnx_runtime_computes():
 def test_nchwc_block_by_cpu_flags():
     assert nchwc_block(frozenset({"avx2", "avx512f", "fma"})) == 16
     assert nchwc_block(frozenset({"avx2", "fma"})) == 8
-    assert nchwc_block(frozenset({"sse4_2"})) is None
-    assert nchwc_block(None) is None
+    assert nchwc_block(frozenset({"sse4_2"})) == 8  # ONNX Runtime's SSE kernels: blocks of 8
+    assert nchwc_block(None) is None  # not x86: no blocked kernels
 
 
-def test_session_opens_the_rewritten_model_and_leaves_the_file(tmp_path: Path):
+@pytest.fixture
+def avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions behave as on an AVX-512 CPU (16-channel blocks), whatever the test host."""
+    import slimocr.infer.session as session
+
+    monkeypatch.setattr(session, "nchwc_block", lambda flags: 16)
+
+
+def test_session_opens_the_rewritten_model_and_leaves_the_file(tmp_path: Path, avx512: None):
     path = tmp_path / "stem.onnx"
     onnx.save(_stem(), path)
     before = path.read_bytes()
@@ -187,7 +200,7 @@ def test_session_opens_the_rewritten_model_and_leaves_the_file(tmp_path: Path):
     plain = OnnxSession(path, threads=1, rewrite_layout=False)
     assert not plain.layout_rewritten
     rewritten = OnnxSession(path, threads=1)
-    assert rewritten.layout_rewritten == (nchwc_block(_flags()) == 16)
+    assert rewritten.layout_rewritten
     np.testing.assert_allclose(rewritten.run(X), plain.run(X), rtol=1e-5, atol=1e-5)
     assert path.read_bytes() == before
 
@@ -198,20 +211,82 @@ def test_a_corrupt_file_is_left_to_onnx_runtime_to_report(tmp_path: Path):
     assert layout_rewritten(path, 16) is None
 
 
-def _flags() -> frozenset[str] | None:
-    from slimocr.infer.session import cpu_flags
+def test_a_weight_read_elsewhere_or_overridable_is_not_widened():
+    shared = _stem(se=False)  # the stem's weight is also a graph output
+    shared.graph.node.append(helper.make_node("Identity", ["w0"], ["w0_copy"]))
+    shared.graph.output.append(
+        helper.make_tensor_value_info("w0_copy", TensorProto.FLOAT, [8, 3, 3, 3])
+    )
+    assert pad_thin_channels(shared, 16) == 1  # the block's inner group only
+    assert _dims(shared)["w0"] == [8, 3, 3, 3]
+    declared = _stem(se=False)  # initializers listed as graph inputs (overridable at run time)
+    declared.graph.input.extend(
+        helper.make_tensor_value_info(t.name, TensorProto.FLOAT, list(t.dims))
+        for t in declared.graph.initializer
+    )
+    assert pad_thin_channels(copy.deepcopy(declared), 16) == 0
 
-    return cpu_flags()
+
+def test_a_map_read_inside_a_subgraph_is_not_widened():
+    model = _stem(se=False)
+    branch = helper.make_graph(
+        [helper.make_node("Identity", ["a"], ["b_out"])],
+        "branch",
+        [],
+        [helper.make_tensor_value_info("b_out", TensorProto.FLOAT, None)],
+    )
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    model.graph.initializer.append(cond)
+    model.graph.node.append(
+        helper.make_node("If", ["cond"], ["branch_out"], then_branch=branch, else_branch=branch)
+    )
+    model.graph.output.append(helper.make_tensor_value_info("branch_out", TensorProto.FLOAT, None))
+    wide = copy.deepcopy(model)
+    assert pad_thin_channels(wide, 16) == 1  # "a" (the stem's group) is read by the branch
+    assert _dims(wide)["w0"] == [8, 3, 3, 3]
+    _same_outputs(wide, model)
 
 
-def test_the_pipeline_runs_the_shipped_detector_rewritten_and_can_run_it_as_is():
+def test_stored_int8_weights_read_elsewhere_stay():
+    w8, _ = weight_only_int8(_stem(se=False), min_elements=1)
+    cast = next(n for n in w8.graph.node if n.op_type == "Cast")
+    w8.graph.output.append(
+        helper.make_tensor_value_info(cast.output[0], TensorProto.FLOAT, [8, 3, 3, 3])
+    )
+    folded = copy.deepcopy(w8)
+    assert fold_stored_int8_weights(folded) == 4  # the one whose Cast is a graph output stays
+    assert sum(n.op_type == "Cast" for n in folded.graph.node) == 1
+    onnx.checker.check_model(folded)
+    for got, want in zip(
+        ort.InferenceSession(folded.SerializeToString()).run(None, {"x": X}),
+        ort.InferenceSession(w8.SerializeToString()).run(None, {"x": X}),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_rewritten_model_onnx_runtime_refuses_falls_back_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import slimocr.infer.session as session
+
+    path = tmp_path / "stem.onnx"
+    onnx.save(_stem(), path)
+    monkeypatch.setattr(session, "layout_rewritten", lambda p, block: b"not a model")
+    with pytest.warns(RuntimeWarning, match="layout-rewritten model does not load"):
+        sess = OnnxSession(path, threads=1)
+    assert not sess.layout_rewritten
+    np.testing.assert_allclose(sess.run(X), _run(_stem(), X), rtol=1e-6)
+
+
+def test_the_pipeline_runs_the_shipped_detector_rewritten_and_can_run_it_as_is(avx512: None):
     from slimocr.infer.pipeline import OCR
 
     img = (np.random.default_rng(2).random((96, 160, 3)) * 255).astype(np.uint8)
     default = OCR(threads=1)
     plain = OCR(threads=1, rewrite_layout=False)
     # the v3 detectors' first block works on 8-channel maps: thinner than an AVX-512 block
-    assert default.detector.session.layout_rewritten == (nchwc_block(_flags()) == 16)
+    assert default.detector.session.layout_rewritten
     assert not plain.detector.session.layout_rewritten
     assert not plain.recognizer.session.layout_rewritten
     np.testing.assert_allclose(

@@ -105,7 +105,7 @@ def test_bench_numbers_go_into_the_records(tmp_path: Path):
 def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_smallest_on_a_tie(
     tmp_path: Path,
 ):
-    from slimocr.bench.table import default_pick, meets_accuracy_bar
+    from slimocr.bench.table import default_pick, meets_accuracy_bar, to_markdown
     from slimocr.zoo.build import record_bench_metrics
 
     base = {
@@ -152,6 +152,21 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_small
     assert default_pick([*rows, {**small, "e2e_ms": 84.5}])["pipeline"] == "near"  # 5.6%: no tie
     assert default_pick([*rows, small])["pipeline"] == "small"
     assert default_pick([far]) is None
+    # a pipeline entry's not_default reason takes the row out of the pick, the tie with it too
+    barred = {**small, "not_default": "reads Chinese poorly"}
+    assert default_pick([*rows, barred])["pipeline"] == "near"
+    assert "Not a default candidate: small: reads Chinese poorly" in to_markdown(
+        {
+            "machine": {"cpu": "test", "logical_cpus": 2, "onnxruntime": "x"},
+            "settings": {"threads": 2, "repeats": 3, "timing_images": 50, "timing_crops": 300},
+            "rows": [
+                {**x, "speedup_e2e": 1.0, "compression": 1.0, "det_mb": 1.0, "rec_mb": 1.0}
+                for x in (*rows, barred)
+            ],
+            "bar": {"det_hmean_points": 0.5, "rec_acc_points": 1.0},
+            "default_pick": default_pick([*rows, barred]),
+        }
+    )
     path = tmp_path / "records.json"
     shutil.copyfile(RECORDS_JSON, path)
     report = {
