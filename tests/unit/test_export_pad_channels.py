@@ -292,3 +292,21 @@ def test_the_pipeline_runs_the_shipped_detector_rewritten_and_can_run_it_as_is(a
     np.testing.assert_allclose(
         default.detector.probability_map(img), plain.detector.probability_map(img), atol=1e-5
     )
+
+
+def test_without_the_onnx_package_the_file_runs_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import builtins
+
+    path = tmp_path / "stem.onnx"
+    onnx.save(_stem(), path)
+    real_import = builtins.__import__
+
+    def no_onnx(name: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError("no onnx here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    assert layout_rewritten(path, 16) is None
