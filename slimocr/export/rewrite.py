@@ -539,9 +539,10 @@ def _subgraph_reads(nodes: Iterable[onnx.NodeProto]) -> set[str]:
     return names
 
 
-def _name_uses(graph: onnx.GraphProto) -> dict[str, int]:
+def _name_uses(graph: onnx.GraphProto, subgraph_reads: set[str] | None = None) -> dict[str, int]:
     """How often each name is read: as any node input, as a graph output, as a declared graph
-    input (an initializer listed there can be overridden at run time) or inside a subgraph."""
+    input (an initializer listed there can be overridden at run time) or inside a subgraph
+    (``subgraph_reads``: :func:`_subgraph_reads` of the graph's nodes, when already known)."""
     uses: dict[str, int] = defaultdict(int)
     for node in graph.node:
         for name in node.input:
@@ -549,7 +550,7 @@ def _name_uses(graph: onnx.GraphProto) -> dict[str, int]:
     for name in (
         *(v.name for v in graph.output),
         *(v.name for v in graph.input),
-        *_subgraph_reads(graph.node),
+        *(_subgraph_reads(graph.node) if subgraph_reads is None else subgraph_reads),
     ):
         uses[name] += 1
     return uses
@@ -601,8 +602,9 @@ def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
     producers = {o: n for n in graph.node for o in n.output}
     consumers = graph_consumers(graph)
     # tensors that must keep their channels: graph outputs and what subgraphs read
-    fixed = {v.name for v in graph.output} | _subgraph_reads(graph.node)
-    weight_uses = _name_uses(graph)  # a weight read anywhere else than by its conv stays
+    sub_reads = _subgraph_reads(graph.node)
+    fixed = {v.name for v in graph.output} | sub_reads
+    weight_uses = _name_uses(graph, sub_reads)  # a weight read anywhere else than by its conv stays
 
     parent: dict[str, str] = {}
 

@@ -207,14 +207,16 @@ class OnnxSession:
         rewritten = (
             layout_rewritten(self.path, nchwc_block(cpu_flags())) if rewrite_layout else None
         )
-        self._session = None
+
+        def open_session(source: str | bytes) -> ort.InferenceSession:
+            return ort.InferenceSession(
+                source, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
+
+        session = None
         if rewritten is not None:
             try:
-                self._session = ort.InferenceSession(
-                    rewritten,
-                    sess_options=session_options(threads),
-                    providers=["CPUExecutionProvider"],
-                )
+                session = open_session(rewritten)
             except Exception as exc:  # the rewrite made something ONNX Runtime refuses
                 warnings.warn(
                     f"{self.path}: the layout-rewritten model does not load "
@@ -223,18 +225,15 @@ class OnnxSession:
                     stacklevel=2,
                 )
         #: whether the session runs the layout-rewritten model (:func:`layout_rewritten`)
-        self.layout_rewritten = self._session is not None
-        try:
-            if self._session is None:
-                self._session = ort.InferenceSession(
-                    str(self.path),
-                    sess_options=session_options(threads),
-                    providers=["CPUExecutionProvider"],
-                )
-        except Exception as exc:  # onnxruntime raises several pybind11 exception types
-            raise ModelFileError(
-                f"{self.path}: not a valid ONNX model (truncated or corrupt?): {_one_line(exc)}"
-            ) from None
+        self.layout_rewritten = session is not None
+        if session is None:
+            try:
+                session = open_session(str(self.path))
+            except Exception as exc:  # onnxruntime raises several pybind11 exception types
+                raise ModelFileError(
+                    f"{self.path}: not a valid ONNX model (truncated or corrupt?): {_one_line(exc)}"
+                ) from None
+        self._session = session
         inputs = self._session.get_inputs()
         outputs = self._session.get_outputs()
         if not inputs or not outputs:
