@@ -11,11 +11,25 @@ from slimocr.cli.common import CliErrors
 synth_app = typer.Typer(help="Render synthetic text datasets.", no_args_is_help=True)
 
 
-def _run(kind: str, out: Path, n: int, seed: int, lang: str, charset: Path | None) -> None:
+_FONT_HELP = (
+    "draw with this font file only (repeat for several); default: every installed font "
+    "that renders the language"
+)
+
+
+def _run(
+    kind: str,
+    out: Path,
+    n: int,
+    seed: int,
+    lang: str,
+    charset: Path | None,
+    fonts: list[Path] | None,
+) -> None:
     from slimocr.data.synth import synth_main
 
     with CliErrors():
-        label = synth_main(kind, out, n, seed=seed, lang=lang, charset=charset)
+        label = synth_main(kind, out, n, seed=seed, lang=lang, charset=charset, fonts=fonts)
     typer.echo(label)
 
 
@@ -26,9 +40,10 @@ def det_cmd(
     seed: int = typer.Option(0),
     lang: str = typer.Option("en", help="en, zh or mix"),
     charset: Path | None = typer.Option(None, help="use only characters of this charset"),
+    font: list[Path] | None = typer.Option(None, "--font", help=_FONT_HELP),
 ) -> None:
     """Images with several text lines and their exact polygons (label.txt)."""
-    _run("det", out, n, seed, lang, charset)
+    _run("det", out, n, seed, lang, charset, font)
 
 
 @synth_app.command("rec")
@@ -38,6 +53,7 @@ def rec_cmd(
     seed: int = typer.Option(0),
     lang: str = typer.Option("en", help="en, zh or mix"),
     charset: Path | None = typer.Option(None, help="use only characters of this charset"),
+    font: list[Path] | None = typer.Option(None, "--font", help=_FONT_HELP),
 ) -> None:
     """Single-line crops and their transcriptions (label.txt)."""
-    _run("rec", out, n, seed, lang, charset)
+    _run("rec", out, n, seed, lang, charset, font)

@@ -51,7 +51,8 @@ ENV_VAR = "SLIMOCR_FONT_DIRS"
 
 SAMPLE_TEXT: dict[str, str] = {"latin": "AaZz09", "cjk": "中文汉字"}
 _FONT_SUFFIXES = {".ttf", ".otf", ".ttc"}
-_SKIP_NAME_PARTS = ("math", "symbol", "emoji", "icon", "awesome", "dingbat")
+# (cmex/cmsy: TeX's math extension and symbol fonts, which put symbols at the letters' code points)
+_SKIP_NAME_PARTS = ("math", "symbol", "emoji", "icon", "awesome", "dingbat", "cmex", "cmsy")
 _MISSING = "\u0378"  # an unassigned code point: every font draws its missing-glyph box
 _PROBE_SIZE = 24
 _cache: dict[tuple, list[Path]] = {}
@@ -123,6 +124,26 @@ def has_glyphs(path: Path | None, text: str) -> bool:
     return all(_has_glyph(path, ch) for ch in text)
 
 
+@lru_cache(maxsize=1024)
+def renders_script(path: Path | None, script: Script) -> bool:
+    """Tell whether a font draws the script's sample characters (:data:`SAMPLE_TEXT`) as real
+    and pairwise different glyphs.
+
+    A fallback font such as "Last Resort" draws one placeholder per Unicode block: its glyphs
+    are not the missing-glyph box, but ``中`` and ``文`` (or ``A`` and ``a``) come out the same,
+    and text drawn with it cannot be read.
+    """
+    sample = SAMPLE_TEXT[script]
+    if not has_glyphs(path, sample):
+        return False
+    try:
+        font = load_font(path, _PROBE_SIZE)
+        bitmaps = {_glyph_bytes(font, ch) for ch in sample}
+    except (OSError, ValueError, UnicodeError):
+        return False
+    return len(bitmaps) == len(set(sample))
+
+
 def _env_dirs() -> tuple[Path, ...]:
     value = os.environ.get(ENV_VAR, "")
     return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
@@ -173,8 +194,9 @@ def find_fonts(script: Script) -> list[Path]:
         script: ``"latin"`` (checked with ``AaZz09``) or ``"cjk"`` (checked with ``中文汉字``).
 
     Returns:
-        Font files whose glyphs for the script's sample characters are real (not empty and not
-        the missing-glyph box). Empty when there is none.
+        Font files whose glyphs for the script's sample characters are real (not empty, not
+        the missing-glyph box, and not one placeholder for all: :func:`renders_script`).
+        Empty when there is none.
 
     Raises:
         ValueError: for an unknown script.
@@ -192,7 +214,7 @@ def find_fonts(script: Script) -> list[Path]:
         if not path.is_file() or any(p in path.name.lower() for p in _SKIP_NAME_PARTS):
             continue
         unique.setdefault(path.resolve(), path)
-    fonts = sorted(p for p in unique.values() if has_glyphs(p, SAMPLE_TEXT[script]))
+    fonts = sorted(p for p in unique.values() if renders_script(p, script))
     _cache[key] = fonts
     return list(fonts)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +76,9 @@ class SynthConfig:
         blur_prob: probability of a Gaussian blur on an image.
         charset: if given, only these characters appear in transcriptions (e.g. the output of
             :func:`slimocr.charset.load_charset`); any iterable of characters is accepted.
+        fonts: if given, draw with these font files only (each script with those of them that
+            render it) instead of every installed font: a data set that does not change when
+            fonts are installed, or test lines in a font that training lines did not use.
     """
 
     seed: int = 0
@@ -91,10 +95,18 @@ class SynthConfig:
     noise_prob: float = 0.3
     blur_prob: float = 0.3
     charset: frozenset[str] | None = None
+    fonts: tuple[Path, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.charset is not None and not isinstance(self.charset, frozenset):
             object.__setattr__(self, "charset", frozenset(self.charset))
+        if self.fonts is not None:
+            fonts = tuple(Path(f) for f in self.fonts)
+            if not fonts:
+                raise ConfigError("fonts: give at least one font file, or None for all installed")
+            if missing := [str(f) for f in fonts if not f.is_file()]:
+                raise ConfigError(f"font file not found: {', '.join(missing)}")
+            object.__setattr__(self, "fonts", fonts)
         ranges = (self.font_size_range, self.rec_height_range)
         probs = (self.zh_ratio, self.warp_prob, self.noise_prob, self.blur_prob)
         checks = (
@@ -161,13 +173,31 @@ def _pool(lang: str, charset: frozenset[str] | None, fonts: tuple[Path | None, .
     return _Pool(lang, tuple(kept), tuple(allowed))
 
 
+def _given_fonts(fonts: tuple[Path, ...], script: font_lib.Script) -> tuple[Path, ...]:
+    """The fonts of ``fonts`` that render ``script``; a ConfigError naming them if none does."""
+    usable = tuple(f for f in fonts if font_lib.renders_script(f, script))
+    if not usable:
+        names = ", ".join(str(f) for f in fonts)
+        raise ConfigError(f"none of the given fonts renders {script} text: {names}")
+    return usable
+
+
 def _pools(cfg: SynthConfig) -> dict[str, _Pool]:
     pools: dict[str, _Pool] = {}
     if cfg.lang in ("en", "mix"):
-        latin: tuple[Path | None, ...] = tuple(font_lib.find_fonts("latin")) or (None,)
+        latin: tuple[Path | None, ...]
+        if cfg.fonts is not None:
+            latin = _given_fonts(cfg.fonts, "latin")
+        else:
+            latin = tuple(font_lib.find_fonts("latin")) or (None,)
         pools["en"] = _pool("en", cfg.charset, latin)
     if cfg.lang in ("zh", "mix"):
-        pools["zh"] = _pool("zh", cfg.charset, tuple(font_lib.require_fonts("cjk")))
+        cjk = (
+            _given_fonts(cfg.fonts, "cjk")
+            if cfg.fonts is not None
+            else tuple(font_lib.require_fonts("cjk"))
+        )
+        pools["zh"] = _pool("zh", cfg.charset, cjk)
     return pools
 
 
@@ -388,6 +418,7 @@ def synth_main(
     seed: int = 0,
     lang: Lang = "en",
     charset: str | Path | None = None,
+    fonts: Sequence[str | Path] | None = None,
 ) -> Path:
     """Entry point for ``slimocr synth det|rec``: write a data set with default settings.
 
@@ -398,12 +429,15 @@ def synth_main(
         seed: the seed.
         lang: ``"en"``, ``"zh"`` or ``"mix"``.
         charset: optional charset file (one character a line); only its characters are used.
+        fonts: optional font files to draw with instead of every installed font
+            (:class:`SynthConfig`).
 
     Returns:
         The path of the written ``label.txt``.
 
     Raises:
-        ConfigError: an unknown kind or lang, ``n < 1``, or no usable font.
+        ConfigError: an unknown kind or lang, ``n < 1``, no usable font, or a given font file
+            that is missing or renders none of the needed scripts.
         LabelError: the charset file cannot be read.
     """
     if kind not in ("det", "rec"):
@@ -413,6 +447,7 @@ def synth_main(
         from slimocr.charset import load_charset
 
         chars = frozenset(load_charset(charset))
-    cfg = SynthConfig(seed=seed, lang=lang, charset=chars)
+    given = tuple(Path(f) for f in fonts) if fonts else None
+    cfg = SynthConfig(seed=seed, lang=lang, charset=chars, fonts=given)
     writer = write_det_dataset if kind == "det" else write_rec_dataset
     return writer(out_dir, n, cfg)

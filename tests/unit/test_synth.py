@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
-import time
 from pathlib import Path
 
 import cv2
@@ -14,6 +14,7 @@ import pytest
 from slimocr.data import fonts
 from slimocr.data.synth import (
     SynthConfig,
+    _pools,
     make_det_image,
     make_rec_crop,
     render_line,
@@ -252,10 +253,68 @@ def test_synth_main_writes_both_kinds(tmp_path: Path) -> None:
         synth_main("rec", tmp_path / "x", 0)
 
 
-def test_generation_is_fast() -> None:
-    cfg = SynthConfig(seed=0, lang=_langs()[-1])
-    make_rec_crop(np.random.default_rng(0), cfg)  # warm the font caches
-    start = time.perf_counter()
-    for i in range(100):
-        make_rec_crop(np.random.default_rng(i), cfg)
-    assert time.perf_counter() - start < 3.0
+def test_a_placeholder_font_does_not_count_for_a_script(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fallback font draws one box for every character of a block: real ink, not the
+    # missing-glyph box, but "中" and "文" alike. Text drawn with it cannot be read.
+    font = (fonts.find_fonts("latin") or [None])[0]
+    assert fonts.renders_script(font, "latin")
+    fonts.renders_script.cache_clear()
+    fonts._has_glyph.cache_clear()
+    monkeypatch.setattr(
+        fonts, "_glyph_bytes", lambda f, ch: b"missing" if ch == fonts._MISSING else b"box"
+    )
+    try:
+        assert fonts.has_glyphs(font, fonts.SAMPLE_TEXT["latin"])  # each glyph looks real...
+        assert not fonts.renders_script(font, "latin")  # ...but all are the same
+        assert not fonts.renders_script(font, "cjk")
+    finally:
+        fonts.renders_script.cache_clear()
+        fonts._has_glyph.cache_clear()
+
+
+def test_matplotlibs_last_resort_font_is_not_a_cjk_or_latin_font() -> None:
+    mpl = importlib.util.find_spec("matplotlib")
+    if mpl is None or mpl.origin is None:
+        pytest.skip("matplotlib is not installed")
+    last_resort = Path(mpl.origin).parent / "mpl-data/fonts/ttf/LastResortHE-Regular.ttf"
+    if not last_resort.is_file():
+        pytest.skip("this matplotlib ships no Last Resort font")
+    assert fonts.has_glyphs(last_resort, "中文汉字")  # the old test let it through
+    assert not fonts.renders_script(last_resort, "cjk")
+    assert not fonts.renders_script(last_resort, "latin")
+    assert last_resort.resolve() not in {p.resolve() for p in fonts.find_fonts("cjk")}
+
+
+def test_given_fonts_replace_the_installed_ones(tmp_path: Path) -> None:
+    latin = [p for p in fonts.find_fonts("latin") if p.suffix == ".ttf"][:1]
+    if not latin:
+        pytest.skip("no Latin .ttf font installed")
+    cfg = SynthConfig(seed=3, lang="en", fonts=(latin[0],))
+    assert _pools(cfg)["en"].fonts == (latin[0],)
+    label = synth_main("rec", tmp_path / "a", 3, seed=3, fonts=[str(latin[0])])
+    assert len(_read_labels(label)) == 3
+    with pytest.raises(ConfigError, match="font file not found: .*nope.ttf"):
+        SynthConfig(fonts=(tmp_path / "nope.ttf",))
+    with pytest.raises(ConfigError, match="at least one font"):
+        SynthConfig(fonts=())
+    if not fonts.renders_script(latin[0], "cjk"):
+        with pytest.raises(ConfigError, match="none of the given fonts renders cjk"):
+            synth_main("rec", tmp_path / "b", 2, lang="zh", fonts=[latin[0]])
+
+
+def test_cli_font_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from slimocr.cli.main import app
+
+    latin = fonts.find_fonts("latin")
+    if not latin:
+        pytest.skip("no Latin font installed")
+    out = tmp_path / "set"
+    args = ["synth", "rec", "--out", str(out), "--n", "2", "--font", str(latin[0])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(_read_labels(out / "label.txt")) == 2
+    bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "missing.ttf")])
+    assert bad.exit_code != 0 and "missing.ttf" in bad.output
+    assert "Traceback" not in bad.output
