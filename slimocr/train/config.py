@@ -46,6 +46,30 @@ def check_ranges(
 
 
 @dataclass(frozen=True)
+class SynthDataConfig:
+    """Rendered text lines added to a recognizer's training samples (``slimocr synth rec``).
+
+    They are drawn from the characters of the model's charset, written once into
+    ``out_dir/synth_<lang>_seed<seed>_n<n>``, and join the training split only: the held-out
+    slice stays drawn from ``data.train``.
+
+    Attributes:
+        n: number of lines.
+        lang: ``en``, ``zh`` or ``mix``.
+        seed: the generator's seed (use another one than any test set rendered the same way).
+        fonts: font files to draw with; empty: every installed font that renders the language.
+    """
+
+    n: int = 1000
+    lang: Literal["en", "zh", "mix"] = "zh"
+    seed: int = 11
+    fonts: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_ranges(self, {"n": (1, None), "seed": (0, None)})
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the training and validation samples come from.
 
@@ -67,6 +91,9 @@ class DataConfig:
         augment: apply the training augmentations.
         on_bad_label: ``raise`` stops at a bad label line; ``skip`` reports and skips it.
         labels: ``True`` uses the labels (supervised terms); ``False`` is label-free distillation.
+        synth: recognizer only: rendered lines added to the training split
+            (:class:`SynthDataConfig`), e.g. Chinese lines for a distillation set of English
+            word crops.
     """
 
     train: str
@@ -84,6 +111,7 @@ class DataConfig:
     augment: bool = True
     on_bad_label: Literal["raise", "skip"] = "raise"
     labels: bool = True
+    synth: SynthDataConfig | None = None
 
     def __post_init__(self) -> None:
         check_ranges(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from slimocr.errors import ConfigError
-from slimocr.train.config import TrainConfig
+from slimocr.train.config import SynthDataConfig, TrainConfig
 
 
 def split_train_val(
@@ -55,6 +55,23 @@ def split_train_val(
     return train, val
 
 
+def rendered_lines(cfg: SynthDataConfig, out_dir: Path, charset: list[str]) -> list[Any]:
+    """The rendered lines of ``cfg`` as rec samples, drawn only from characters of the
+    recognizer's ``charset`` and written into ``out_dir`` on first use (a finished set, one
+    with all ``cfg.n`` label lines, is read back, so a resumed run trains on the same lines)."""
+    from slimocr.data.synth import SynthConfig, write_rec_dataset
+    from slimocr.eval.readers import load_rec_dataset
+
+    folder = out_dir / f"synth_{cfg.lang}_seed{cfg.seed}_n{cfg.n}"
+    label = folder / "label.txt"
+    done = label.is_file() and len(label.read_text(encoding="utf-8").splitlines()) == cfg.n
+    if not done:
+        fonts = tuple(Path(f) for f in cfg.fonts) or None
+        synth = SynthConfig(seed=cfg.seed, lang=cfg.lang, charset=frozenset(charset), fonts=fonts)
+        label = write_rec_dataset(folder, cfg.n, synth)
+    return list(load_rec_dataset(label))
+
+
 class DetTask:
     """DB detector: DB loss on labels and/or distillation from the float teacher's map."""
 
@@ -74,6 +91,8 @@ class DetTask:
         from slimocr.eval.readers import load_det_dataset
 
         d = self.cfg.data
+        if d.synth is not None:
+            raise ConfigError("data.synth: rendered lines are for recognizers (kind: rec) only")
         samples = list(load_det_dataset(d.train, on_error=d.on_bad_label))[: d.limit]
         if d.val:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))
@@ -173,6 +192,8 @@ class RecTask:
             train, val = samples, list(load_rec_dataset(d.val, on_error=d.on_bad_label))
         else:
             train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed, groups)
+        if d.synth is not None:
+            train = [*train, *rendered_lines(d.synth, Path(self.cfg.out_dir), self.charset)]
         # label-free distillation never reads the labels: unknown characters don't matter
         on_unknown = (
             "drop_char" if not d.labels else ("skip" if d.on_bad_label == "skip" else "raise")

@@ -130,6 +130,45 @@ def test_rec_distillation_without_labels(rec_data, tmp_path):
     ]
 
 
+@needs_official
+def test_rendered_lines_join_the_training_split_only(rec_data, tmp_path):
+    from slimocr.data import fonts
+    from slimocr.errors import ConfigError
+    from slimocr.train.config import config_from_dict
+    from slimocr.train.tasks import make_task
+
+    latin = fonts.find_fonts("latin")
+    if not latin:
+        pytest.skip("no Latin font installed")
+    data = {"train": str(rec_data), "batch_size": 4, "val_fraction": 0.25, "labels": False}
+    base = {
+        "kind": "rec",
+        "model": "crnn_ppocrv2",
+        "out_dir": str(tmp_path),
+        "steps": 1,
+        "loss": {"label": 0.0, "distill": 1.0},
+    }
+    plain_train, plain_val = make_task(config_from_dict({**base, "data": data})).datasets()
+    synth = {"n": 5, "lang": "en", "seed": 2, "fonts": [str(latin[0])]}
+    task = make_task(config_from_dict({**base, "data": {**data, "synth": synth}}))
+    train, val = task.datasets()
+    assert [s.image for s in val] == [s.image for s in plain_val]  # held-out: data.train's
+    assert len(train) == len(plain_train) + 5
+    label = tmp_path / "synth_en_seed2_n5" / "label.txt"
+    stamp = label.stat().st_mtime_ns
+    assert {path.parent.parent for path, _, _ in train.items[-5:]} == {label.parent}
+    texts = [line.split("\t", 1)[1] for line in label.read_text("utf-8").splitlines()]
+    assert all(set(t) <= set(task.charset) | {" "} for t in texts)
+    task.datasets()  # a resumed run reads the same lines back instead of rendering them again
+    assert label.stat().st_mtime_ns == stamp
+    det = {**base, "kind": "det", "model": "dbnet_mv3_ppocrv3", "pretrained": False}
+    det["data"] = {"train": str(rec_data), "synth": synth}
+    with pytest.raises(ConfigError, match="data.synth"):
+        make_task(config_from_dict(det)).datasets()
+    with pytest.raises(ConfigError, match=r"data\.synth\.n"):
+        config_from_dict({**base, "data": {**data, "synth": {"n": 0}}})
+
+
 @pytest.mark.slow
 def test_two_process_gloo_run(det_data, tmp_path):
     import yaml
