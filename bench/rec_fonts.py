@@ -3,9 +3,10 @@ benchmark's IC15 set (English) does not hold, and in fonts its training did not 
 
 For every ``--font`` a set of ``--n`` lines is rendered with that font only (``slimocr synth rec
 --lang LANG --seed SEED --font FONT`` into ``--work/<font stem>``; an existing set with the same
-label count is reused), then every model is scored on every set with the settings of ``slimocr
-eval rec`` (batches of 6, minimum width 320). Printed and written (``--out``): accuracy,
-alphanumeric case-insensitive accuracy and 1 - normalized edit distance per model and set.
+label count is reused), then every model is scored on every set, and on the labelled sets named
+by ``--also`` (e.g. IC15's word crops), with the settings of ``slimocr eval rec`` (batches of 6,
+minimum width 320). Printed and written (``--out``): accuracy, alphanumeric case-insensitive
+accuracy and 1 - normalized edit distance per model and set.
 
     python bench/rec_fonts.py ppocrv2-rec-float ppocrv2-rec-pact-int8-lstm --lang zh \\
         --font /usr/share/fonts/truetype/wqy/wqy-microhei.ttc --out FILE
@@ -36,6 +37,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("runs/rec_fonts"), help="set folder")
+    parser.add_argument(
+        "--also", type=Path, action="append", default=[], help="a labelled rec set scored too"
+    )
     parser.add_argument("--out", type=Path, help="also write the report as JSON")
     args = parser.parse_args()
 
@@ -48,6 +52,7 @@ def main() -> None:
     from slimocr.zoo.registry import resolve_model
 
     sets = {font.name: load_rec_dataset(_render(font, args)) for font in args.font}
+    sets.update({str(path): load_rec_dataset(path) for path in args.also})
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for model in args.models:
         session = OnnxSession(resolve_model(model, "rec"), args.threads)
@@ -74,8 +79,9 @@ def main() -> None:
             "data": {
                 name: f"slimocr synth rec --n {args.n} --lang {args.lang} --seed {args.seed} "
                 f"--font {font}"
-                for name, font in zip(sets, args.font, strict=True)
-            },
+                for name, font in zip(sets, args.font, strict=False)
+            }
+            | {str(path): "labelled set (--also)" for path in args.also},
             "settings": {"batch_size": 6, "image_width": 320, "threads": args.threads},
             "metrics": metrics,
         },
