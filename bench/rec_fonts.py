@@ -2,8 +2,9 @@
 benchmark's IC15 set (English) does not hold, and in fonts its training did not draw from.
 
 For every ``--font`` a set of ``--n`` lines is rendered with that font only (``slimocr synth rec
---lang LANG --seed SEED --font FONT`` into ``--work/<font stem>``; an existing set with the same
-label count is reused), then every model is scored on every set, and on the labelled sets named
+--lang LANG --seed SEED --font FONT`` into ``--work/<lang>_<font stem>_seed<seed>_n<n>_<key>``,
+``key`` a hash of the font's full path; an existing set with the same label count is reused),
+then every model is scored on every set, and on the labelled sets named
 by ``--also`` (e.g. IC15's word crops), with the settings of ``slimocr eval rec`` (batches of 6,
 minimum width 320). Printed and written (``--out``): accuracy, alphanumeric case-insensitive
 accuracy and 1 - normalized edit distance per model and set.
@@ -15,13 +16,15 @@ accuracy and 1 - normalized edit distance per model and set.
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 
 def _render(font: Path, args: argparse.Namespace) -> Path:
     from slimocr.data.synth import synth_main
 
-    folder = args.work / f"{args.lang}_{font.stem}_seed{args.seed}_n{args.n}"
+    key = hashlib.sha256(str(font.resolve()).encode("utf-8")).hexdigest()[:8]
+    folder = args.work / f"{args.lang}_{font.stem}_seed{args.seed}_n{args.n}_{key}"
     label = folder / "label.txt"
     if label.is_file() and len(label.read_text(encoding="utf-8").splitlines()) == args.n:
         return label
@@ -51,6 +54,8 @@ def main() -> None:
     from slimocr.infer.session import OnnxSession
     from slimocr.zoo.registry import resolve_model
 
+    if len({f.name for f in args.font}) < len(args.font):
+        parser.error("two --font files share a file name: the report names sets by file name")
     sets = {font.name: load_rec_dataset(_render(font, args)) for font in args.font}
     sets.update({str(path): load_rec_dataset(path) for path in args.also})
     metrics: dict[str, dict[str, dict[str, float]]] = {}

@@ -133,6 +133,8 @@ def renders_script(path: Path | None, script: Script) -> bool:
     are not the missing-glyph box, but ``中`` and ``文`` (or ``A`` and ``a``) come out the same,
     and text drawn with it cannot be read.
     """
+    if script not in SAMPLE_TEXT:
+        raise ValueError(f"unknown script {script!r}; expected 'latin' or 'cjk'")
     sample = SAMPLE_TEXT[script]
     if not has_glyphs(path, sample):
         return False
@@ -142,6 +144,12 @@ def renders_script(path: Path | None, script: Script) -> bool:
     except (OSError, ValueError, UnicodeError):
         return False
     return len(bitmaps) == len(set(sample))
+
+
+def skipped_by_name(path: Path) -> bool:
+    """Tell whether a font file's name marks it as a symbol, math or icon font (never used for
+    text, even when its glyphs pass :func:`renders_script`)."""
+    return any(part in path.name.lower() for part in _SKIP_NAME_PARTS)
 
 
 def _env_dirs() -> tuple[Path, ...]:
@@ -211,7 +219,7 @@ def find_fonts(script: Script) -> list[Path]:
         candidates += _fc_list_files(FC_LIST)
     unique: dict[Path, Path] = {}
     for path in candidates:
-        if not path.is_file() or any(p in path.name.lower() for p in _SKIP_NAME_PARTS):
+        if not path.is_file() or skipped_by_name(path):
             continue
         unique.setdefault(path.resolve(), path)
     fonts = sorted(p for p in unique.values() if renders_script(p, script))

@@ -174,8 +174,11 @@ def _pool(lang: str, charset: frozenset[str] | None, fonts: tuple[Path | None, .
 
 
 def _given_fonts(fonts: tuple[Path, ...], script: font_lib.Script) -> tuple[Path, ...]:
-    """The fonts of ``fonts`` that render ``script``; a ConfigError naming them if none does."""
-    usable = tuple(f for f in fonts if font_lib.renders_script(f, script))
+    """The fonts of ``fonts`` that render ``script`` (symbol and math fonts never do); a
+    ConfigError naming them if none does."""
+    usable = tuple(
+        f for f in fonts if not font_lib.skipped_by_name(f) and font_lib.renders_script(f, script)
+    )
     if not usable:
         names = ", ".join(str(f) for f in fonts)
         raise ConfigError(f"none of the given fonts renders {script} text: {names}")

@@ -236,6 +236,8 @@ class TrainConfig:
             raise FieldValueError(
                 "trainable: an empty list trains nothing; leave it out (null) to train everything"
             )
+        if self.kind == "det" and self.data.synth is not None:
+            raise FieldValueError("data.synth: rendered lines are for recognizers (kind: rec) only")
         check_arch_kind(self.model, self.kind)
 
 

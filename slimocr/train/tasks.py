@@ -57,19 +57,44 @@ def split_train_val(
 
 def rendered_lines(cfg: SynthDataConfig, out_dir: Path, charset: list[str]) -> list[Any]:
     """The rendered lines of ``cfg`` as rec samples, drawn only from characters of the
-    recognizer's ``charset`` and written into ``out_dir`` on first use (a finished set, one
-    with all ``cfg.n`` label lines, is read back, so a resumed run trains on the same lines)."""
+    recognizer's ``charset``.
+
+    They are rendered once into ``out_dir/synth_<lang>_seed<seed>_n<n>_<key>``, where ``key``
+    hashes every setting that shapes them (fonts by path and size, the charset), so a resumed
+    run reads the same lines back and changed settings render new ones. Each process renders
+    into its own temporary folder and renames it into place, so processes starting together
+    never read a half-written set.
+    """
+    import hashlib
+    import json
+    import os
+    import shutil
+
     from slimocr.data.synth import SynthConfig, write_rec_dataset
     from slimocr.eval.readers import load_rec_dataset
 
-    folder = out_dir / f"synth_{cfg.lang}_seed{cfg.seed}_n{cfg.n}"
-    label = folder / "label.txt"
-    done = label.is_file() and len(label.read_text(encoding="utf-8").splitlines()) == cfg.n
-    if not done:
-        fonts = tuple(Path(f) for f in cfg.fonts) or None
-        synth = SynthConfig(seed=cfg.seed, lang=cfg.lang, charset=frozenset(charset), fonts=fonts)
-        label = write_rec_dataset(folder, cfg.n, synth)
-    return list(load_rec_dataset(label))
+    fonts = tuple(Path(f) for f in cfg.fonts)
+    settings = {
+        "n": cfg.n,
+        "lang": cfg.lang,
+        "seed": cfg.seed,
+        "fonts": [[str(f.resolve()), f.stat().st_size if f.is_file() else None] for f in fonts],
+        "charset": hashlib.sha256("\n".join(charset).encode("utf-8")).hexdigest(),
+    }
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:12]
+    folder = out_dir / f"synth_{cfg.lang}_seed{cfg.seed}_n{cfg.n}_{key}"
+    if not (folder / "label.txt").is_file():
+        synth = SynthConfig(
+            seed=cfg.seed, lang=cfg.lang, charset=frozenset(charset), fonts=fonts or None
+        )
+        tmp = out_dir / f".{folder.name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_rec_dataset(tmp, cfg.n, synth)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process published the same set first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return list(load_rec_dataset(folder / "label.txt"))
 
 
 class DetTask:
@@ -91,8 +116,6 @@ class DetTask:
         from slimocr.eval.readers import load_det_dataset
 
         d = self.cfg.data
-        if d.synth is not None:
-            raise ConfigError("data.synth: rendered lines are for recognizers (kind: rec) only")
         samples = list(load_det_dataset(d.train, on_error=d.on_bad_label))[: d.limit]
         if d.val:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))

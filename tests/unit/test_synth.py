@@ -297,6 +297,12 @@ def test_given_fonts_replace_the_installed_ones(tmp_path: Path) -> None:
         SynthConfig(fonts=(tmp_path / "nope.ttf",))
     with pytest.raises(ConfigError, match="at least one font"):
         SynthConfig(fonts=())
+    symbols = tmp_path / "cmsy10.ttf"  # a TeX symbol font's name: never drawn with
+    shutil.copy(latin[0], symbols)
+    with pytest.raises(ConfigError, match="none of the given fonts renders latin"):
+        synth_main("rec", tmp_path / "c", 2, fonts=[symbols])
+    with pytest.raises(ValueError, match="unknown script"):
+        fonts.renders_script(latin[0], "greek")  # type: ignore[arg-type]
     if not fonts.renders_script(latin[0], "cjk"):
         with pytest.raises(ConfigError, match="none of the given fonts renders cjk"):
             synth_main("rec", tmp_path / "b", 2, lang="zh", fonts=[latin[0]])
