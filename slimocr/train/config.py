@@ -50,8 +50,9 @@ class SynthDataConfig:
     """Rendered text lines added to a recognizer's training samples (``slimocr synth rec``).
 
     They are drawn from the characters of the model's charset, written once into
-    ``out_dir/synth_<lang>_seed<seed>_n<n>``, and join the training split only: the held-out
-    slice stays drawn from ``data.train``.
+    ``out_dir/synth_<lang>_seed<seed>_n<n>_<key>`` (``key``: a hash of these settings and the
+    charset; :func:`slimocr.train.tasks.rendered_lines`), and join the training split only:
+    the held-out slice stays drawn from ``data.train``.
 
     Attributes:
         n: number of lines.
