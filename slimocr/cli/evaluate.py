@@ -160,23 +160,15 @@ def rec_cmd(
     """Accuracy and 1 - normalized edit distance of a recognizer on cropped words."""
     from slimocr.eval.readers import load_rec_dataset
     from slimocr.eval.runner import run_rec_eval
-    from slimocr.infer.pipeline import model_input_height, resolve_charset
-    from slimocr.infer.rec import TextRecognizer
-    from slimocr.infer.session import OnnxSession
+    from slimocr.infer.pipeline import open_recognizer
     from slimocr.zoo.registry import resolve_model
 
     _start(out, limit)
     with CliErrors():
         samples = _samples(load_rec_dataset(data), data, limit)
         path = resolve_model(model, "rec")
-        session = OnnxSession(path, threads)
-        rec = TextRecognizer(
-            session,
-            charset=resolve_charset(charset, session),
-            batch_size=batch_size,
-            image_height=model_input_height(session, 32),  # PP-OCRv6 files fix 48
-            image_width=image_width,
-        )
+        # the file's input height (PP-OCRv6 files fix 48)
+        rec = open_recognizer(path, threads, charset, batch_size, image_width=image_width)
 
         def recognize(crops):  # noqa: ANN001, ANN202
             return [(r.text, r.score) for r in rec(crops)]

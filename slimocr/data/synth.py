@@ -414,6 +414,44 @@ def write_rec_dataset(out_dir: str | Path, n: int, cfg: SynthConfig) -> Path:
     return _write_dataset(out_dir, n, cfg, "rec")
 
 
+def rec_dataset_once(root: str | Path, n: int, cfg: SynthConfig, prefix: str = "synth") -> Path:
+    """The ``label.txt`` of ``n`` recognition crops rendered with ``cfg`` under ``root``,
+    rendered only when no earlier call left that set there.
+
+    The folder, ``root/<prefix>_<lang>_seed<seed>_n<n>_<key>``, is named by a hash of every
+    setting that shapes the crops (fonts by path and size, the charset), so changed settings
+    render a new set and never reuse an old one. Each process renders into its own temporary
+    folder and renames it into place, so processes starting together never read a half-written
+    set.
+    """
+    import hashlib
+    import os
+    import shutil
+    from dataclasses import asdict
+
+    def describe(value: object) -> object:
+        if isinstance(value, frozenset):
+            return hashlib.sha256("\n".join(sorted(value)).encode("utf-8")).hexdigest()
+        if isinstance(value, tuple) and value and isinstance(value[0], Path):
+            return [[str(f.resolve()), f.stat().st_size] for f in value]
+        return value
+
+    settings = {k: describe(v) for k, v in asdict(cfg).items()}
+    text = json.dumps({"n": n, **settings}, sort_keys=True, default=str)
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    root = Path(root)
+    folder = root / f"{prefix}_{cfg.lang}_seed{cfg.seed}_n{n}_{key}"
+    if not (folder / "label.txt").is_file():
+        tmp = root / f".{folder.name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_rec_dataset(tmp, n, cfg)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process published the same set first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder / "label.txt"
+
+
 def synth_main(
     kind: Literal["det", "rec"],
     out_dir: str | Path,

@@ -69,6 +69,33 @@ def model_input_height(session: OnnxSession, default: int) -> int:
     return shape[2] if len(shape) == 4 and isinstance(shape[2], int) else default
 
 
+def open_recognizer(
+    path: str | Path,
+    threads: int | None = None,
+    charset: str | Path | list[str] | None = None,
+    batch_size: int = 6,
+    image_height: int | None = None,
+    image_width: int = 320,
+    rewrite_layout: bool = True,
+) -> TextRecognizer:
+    """A :class:`TextRecognizer` on the recognizer file at ``path``, set up as the pipeline's:
+    the charset from :func:`resolve_charset`, the input height the file fixes (else 32) unless
+    ``image_height`` is given.
+
+    Raises:
+        ModelFileError: the file cannot be loaded, is not a recognizer, or no charset is found.
+    """
+    session = OnnxSession(path, threads, rewrite_layout=rewrite_layout)
+    check_model_kind(session, "rec")
+    return TextRecognizer(
+        session,
+        charset=resolve_charset(charset, session),
+        batch_size=batch_size,
+        image_height=image_height or model_input_height(session, 32),
+        image_width=image_width,
+    )
+
+
 class OCR:
     """Detect and read all text lines of images with ONNX Runtime.
 
@@ -133,13 +160,13 @@ class OCR:
             unclip_ratio=unclip_ratio,
             rewrite_layout=rewrite_layout,
         )
-        rec_session = OnnxSession(rec_path, threads, rewrite_layout=rewrite_layout)
-        check_model_kind(rec_session, "rec")
-        self.recognizer = TextRecognizer(
-            rec_session,
-            charset=resolve_charset(charset, rec_session),
+        self.recognizer = open_recognizer(
+            rec_path,
+            threads,
+            charset,
             batch_size=rec_batch_size,
-            image_height=rec_image_height or model_input_height(rec_session, 32),
+            image_height=rec_image_height,
+            rewrite_layout=rewrite_layout,
         )
         self.drop_score = drop_score
 

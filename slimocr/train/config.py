@@ -51,7 +51,7 @@ class SynthDataConfig:
 
     They are drawn from the characters of the model's charset, written once into
     ``out_dir/synth_<lang>_seed<seed>_n<n>_<key>`` (``key``: a hash of these settings and the
-    charset; :func:`slimocr.train.tasks.rendered_lines`), and join the training split only:
+    charset; :func:`slimocr.data.synth.rec_dataset_once`), and join the training split only:
     the held-out slice stays drawn from ``data.train``.
 
     Attributes:

@@ -57,44 +57,15 @@ def split_train_val(
 
 def rendered_lines(cfg: SynthDataConfig, out_dir: Path, charset: list[str]) -> list[Any]:
     """The rendered lines of ``cfg`` as rec samples, drawn only from characters of the
-    recognizer's ``charset``.
-
-    They are rendered once into ``out_dir/synth_<lang>_seed<seed>_n<n>_<key>``, where ``key``
-    hashes every setting that shapes them (fonts by path and size, the charset), so a resumed
-    run reads the same lines back and changed settings render new ones. Each process renders
-    into its own temporary folder and renames it into place, so processes starting together
-    never read a half-written set.
-    """
-    import hashlib
-    import json
-    import os
-    import shutil
-
-    from slimocr.data.synth import SynthConfig, write_rec_dataset
+    recognizer's ``charset``; rendered once under ``out_dir``
+    (:func:`slimocr.data.synth.rec_dataset_once`: a resumed run reads the same lines back,
+    changed settings render new ones)."""
+    from slimocr.data.synth import SynthConfig, rec_dataset_once
     from slimocr.eval.readers import load_rec_dataset
 
-    fonts = tuple(Path(f) for f in cfg.fonts)
-    settings = {
-        "n": cfg.n,
-        "lang": cfg.lang,
-        "seed": cfg.seed,
-        "fonts": [[str(f.resolve()), f.stat().st_size if f.is_file() else None] for f in fonts],
-        "charset": hashlib.sha256("\n".join(charset).encode("utf-8")).hexdigest(),
-    }
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode("utf-8")).hexdigest()[:12]
-    folder = out_dir / f"synth_{cfg.lang}_seed{cfg.seed}_n{cfg.n}_{key}"
-    if not (folder / "label.txt").is_file():
-        synth = SynthConfig(
-            seed=cfg.seed, lang=cfg.lang, charset=frozenset(charset), fonts=fonts or None
-        )
-        tmp = out_dir / f".{folder.name}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_rec_dataset(tmp, cfg.n, synth)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process published the same set first
-            shutil.rmtree(tmp, ignore_errors=True)
-    return list(load_rec_dataset(folder / "label.txt"))
+    fonts = tuple(Path(f) for f in cfg.fonts) or None
+    synth = SynthConfig(seed=cfg.seed, lang=cfg.lang, charset=frozenset(charset), fonts=fonts)
+    return list(load_rec_dataset(rec_dataset_once(out_dir, cfg.n, synth)))
 
 
 class DetTask:
