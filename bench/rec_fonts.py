@@ -43,19 +43,13 @@ def main() -> None:
 
     if len({f.name for f in args.font}) < len(args.font):
         parser.error("two --font files share a file name: the report names sets by file name")
-    data = {
-        font.name: f"slimocr synth rec --n {args.n} --lang {args.lang} --seed {args.seed} "
-        f"--font {font}"
-        for font in args.font
-    }
-    sets = {
-        font.name: load_rec_dataset(
-            rec_dataset_once(
-                args.work, args.n, SynthConfig(seed=args.seed, lang=args.lang, fonts=(font,))
-            )
+    sets, data = {}, {}
+    for font in args.font:
+        cfg = SynthConfig(seed=args.seed, lang=args.lang, fonts=(font,))
+        sets[font.name] = load_rec_dataset(rec_dataset_once(args.work, args.n, cfg))
+        data[font.name] = (
+            f"slimocr synth rec --n {args.n} --lang {args.lang} --seed {args.seed} --font {font}"
         )
-        for font in args.font
-    }
     for path in args.also:
         sets[str(path)] = load_rec_dataset(path)
         data[str(path)] = "labelled set (--also)"
