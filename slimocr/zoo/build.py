@@ -124,7 +124,7 @@ RECIPES: dict[str, ZooRecipe] = {
             "det",
             "dbnet_mv3_ppocrv3",
             "ppocrv3-det-prune",
-            "recipes/quant_det_prune_pact.yaml",
+            "recipes/quant_det_prune_pact_direct.yaml",
             "pact",
         ),
         ZooRecipe(
