@@ -166,7 +166,10 @@ def run_bench(
         raise NotADirectoryError(f"{out_dir}: is a file, not an output folder")
     det_data, rec_data = data / "ic15_det_test", data / "ic15_rec_test"
     engines = {
-        r.name: OCR(r.det, r.rec, threads=threads, rec_image_height=r.rec_height) for r in rows
+        r.name: OCR(
+            r.det, r.rec, threads=threads, rec_image_height=r.rec_height, reuse_memory=True
+        )
+        for r in rows
     }
     accuracy = {
         r.name: _accuracy(r, det_data, rec_data, engines[r.name], out_dir / "cache", limit)

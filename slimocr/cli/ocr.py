@@ -31,6 +31,11 @@ def ocr_cmd(
     draw: Path | None = typer.Option(
         None, help="write the image with boxes (a file for one image, else a folder)"
     ),
+    provider: str = typer.Option(
+        "cpu", help="ONNX Runtime execution provider(s): cpu, cuda, openvino, coreml, ..."
+    ),
+    cls: bool = typer.Option(False, "--cls", help="turn text lines found upside down"),
+    word_boxes: bool = typer.Option(False, "--word-boxes", help="add each line's words + boxes"),
 ) -> None:
     """Print every text line of each IMAGE with its box and confidence.
 
@@ -49,6 +54,10 @@ def ocr_cmd(
         "box_thresh": box_thresh,
         "unclip_ratio": unclip_ratio,
         "drop_score": drop_score,
+        "providers": provider,
+        "orientation": cls,
+        "word_boxes": word_boxes,
+        "reuse_memory": True,  # this process is the command's own
     }
     with CliErrors():
         images, missing = expand_images(images)

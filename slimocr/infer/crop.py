@@ -33,6 +33,18 @@ def sorted_boxes(boxes: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
     return ordered
 
 
+def _crop_size(pts: np.ndarray) -> tuple[int, int]:
+    width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
+    height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
+    return max(width, 1), max(height, 1)
+
+
+def is_vertical_crop(box: np.ndarray) -> bool:
+    """Whether :func:`crop_quad` rotates this box's crop by 90° (vertical text)."""
+    width, height = _crop_size(np.asarray(box, dtype=np.float32).reshape(4, 2))
+    return height / float(width) >= ROTATE_RATIO
+
+
 def crop_quad(img: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Cut out a quadrilateral text region and warp it to an upright rectangle.
 
@@ -49,9 +61,7 @@ def crop_quad(img: np.ndarray, box: np.ndarray) -> np.ndarray:
         The crop, a new C-contiguous array.
     """
     pts = np.asarray(box, dtype=np.float32).reshape(4, 2)
-    width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
-    height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
-    width, height = max(width, 1), max(height, 1)
+    width, height = _crop_size(pts)
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(pts, target)
     crop = cv2.warpPerspective(

@@ -117,6 +117,7 @@ class TextDetector:
         limit_side_len: see :class:`DetPreprocess`.
         limit_type: see :class:`DetPreprocess`.
         rewrite_layout: see :class:`OnnxSession` (when ``model`` is a path).
+        providers: see :class:`OnnxSession` (when ``model`` is a path).
         **db_kwargs: options of :class:`~slimocr.postprocess.db.DBPostProcess` (``thresh``,
             ``box_thresh``, ``max_candidates``, ``unclip_ratio``, ``use_dilation``,
             ``score_mode``, ``min_size``).
@@ -132,13 +133,14 @@ class TextDetector:
         limit_side_len: int = 960,
         limit_type: str = "max",
         rewrite_layout: bool = True,
+        providers: list[str] | None = None,
         **db_kwargs: Any,
     ) -> None:
         self.preprocess = DetPreprocess(limit_side_len, limit_type)
         self.session = (
             model
             if isinstance(model, OnnxSession)
-            else OnnxSession(model, threads, rewrite_layout=rewrite_layout)
+            else OnnxSession(model, threads, rewrite_layout=rewrite_layout, providers=providers)
         )
         check_model_kind(self.session, "det")
         self.postprocess = DBPostProcess(**db_kwargs)

@@ -16,13 +16,16 @@ import numpy as np
 
 from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError, OptionError, SlimOCRError
-from slimocr.infer.crop import crop_quad, sorted_boxes
+from slimocr.infer.cls import TextClassifier
+from slimocr.infer.crop import crop_quad, is_vertical_crop, sorted_boxes
 from slimocr.infer.det import TextDetector
 from slimocr.infer.image import load_image
 from slimocr.infer.memory import keep_freed_memory
+from slimocr.infer.providers import resolve_providers
 from slimocr.infer.rec import TextRecognizer, charset_from_metadata
-from slimocr.infer.results import OCRResult, TextLine
+from slimocr.infer.results import OCRResult, RecResult, TextLine, Word
 from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
+from slimocr.infer.words import word_quads, word_spans
 from slimocr.pretrained.official import official_available, official_path
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
@@ -77,6 +80,7 @@ def open_recognizer(
     image_height: int | None = None,
     image_width: int = 320,
     rewrite_layout: bool = True,
+    providers: list[str] | None = None,
 ) -> TextRecognizer:
     """A :class:`TextRecognizer` on the recognizer file at ``path``, set up as the pipeline's:
     the charset from :func:`resolve_charset`, the input height the file fixes (else 32) unless
@@ -85,7 +89,7 @@ def open_recognizer(
     Raises:
         ModelFileError: the file cannot be loaded, is not a recognizer, or no charset is found.
     """
-    session = OnnxSession(path, threads, rewrite_layout=rewrite_layout)
+    session = OnnxSession(path, threads, rewrite_layout=rewrite_layout, providers=providers)
     check_model_kind(session, "rec")
     return TextRecognizer(
         session,
@@ -93,6 +97,26 @@ def open_recognizer(
         batch_size=batch_size,
         image_height=image_height or model_input_height(session, 32),
         image_width=image_width,
+    )
+
+
+def line_of(
+    box: np.ndarray, rec: RecResult, crop: np.ndarray, turned: bool, with_angle: bool
+) -> TextLine:
+    """The :class:`TextLine` of one box, with its words when ``rec`` holds character
+    positions, and its angle when the orientation step ran."""
+    words = None
+    if rec.chars is not None:
+        vertical = is_vertical_crop(box)
+        spans = word_spans(rec.chars, crop.shape[1])
+        quads = word_quads(spans, box, crop.shape[1], vertical=vertical, turned=turned)
+        words = [Word(box=quad, text=text) for text, quad in quads]
+    return TextLine(
+        box=box.astype(float).tolist(),
+        text=rec.text,
+        score=float(rec.score),
+        words=words,
+        angle=(180 if turned else 0) if with_angle else None,
     )
 
 
@@ -116,12 +140,24 @@ class OCR:
         rec_image_height: recognizer input height; None: the file's fixed height, else 32
             (PP-OCRv4/v6 recognizers use 48).
         reuse_memory: let glibc's malloc keep freed multi-megabyte buffers for the next image
-            instead of returning them to the OS (:mod:`slimocr.infer.memory`; process-wide,
-            Linux only); saves several milliseconds of page faults per image.
+            instead of returning them to the OS (:mod:`slimocr.infer.memory`); saves several
+            milliseconds of page faults per image, but changes malloc's policy for the whole
+            process (Linux only), so it is off unless asked for. The ``slimocr`` commands,
+            their worker processes and the server turn it on in the processes they own.
         rewrite_layout: open the models with their thin feature maps widened to the CPU's
             blocked-kernel width (:func:`slimocr.infer.session.layout_rewritten`: same
             outputs up to float rounding, the files untouched); False runs the files as
-            they are.
+            they are. Applied only when the CPU provider comes first.
+        providers: ONNX Runtime execution providers, preferred first: short names (``"cpu"``,
+            ``"cuda"``, ``"openvino"``, ``"coreml"``, …), full names, or a comma-separated
+            string (:func:`slimocr.infer.providers.resolve_providers`); None: the CPU.
+        orientation: turn text lines found upside down before reading them (the official 0°/180°
+            classifier, :mod:`slimocr.infer.cls`); such lines get ``angle=180``.
+        word_boxes: give each line its words with their boxes, from the recognizer's CTC
+            timing (:mod:`slimocr.infer.words`).
+
+    An ``OCR`` object may be called from several threads at once: it keeps no per-call state,
+    and ONNX Runtime sessions run concurrently (each call uses ``threads`` threads per model).
 
     Raises:
         ModelFileError: a model cannot be resolved or loaded, or no charset can be found.
@@ -141,14 +177,18 @@ class OCR:
         drop_score: float = 0.5,
         rec_batch_size: int = 6,
         rec_image_height: int | None = None,
-        reuse_memory: bool = True,
+        reuse_memory: bool = False,
         rewrite_layout: bool = True,
+        providers: str | list[str] | None = None,
+        orientation: bool = False,
+        word_boxes: bool = False,
     ) -> None:
         if not 0.0 <= drop_score <= 1.0:  # also refuses NaN
             raise OptionError(f"drop_score must be in [0, 1], got {drop_score}")
         check_threads(threads)
         if reuse_memory:
             keep_freed_memory()
+        provider_list = resolve_providers(providers)
         det_path = resolve_model(det_model, "det")
         rec_path = resolve_model(rec_model, "rec")
         self.detector = TextDetector(
@@ -159,6 +199,7 @@ class OCR:
             box_thresh=box_thresh,
             unclip_ratio=unclip_ratio,
             rewrite_layout=rewrite_layout,
+            providers=provider_list,
         )
         self.recognizer = open_recognizer(
             rec_path,
@@ -167,7 +208,12 @@ class OCR:
             batch_size=rec_batch_size,
             image_height=rec_image_height,
             rewrite_layout=rewrite_layout,
+            providers=provider_list,
         )
+        self.classifier = (
+            TextClassifier(threads=threads, providers=provider_list) if orientation else None
+        )
+        self.word_boxes = word_boxes
         self.drop_score = drop_score
 
     @classmethod
@@ -204,15 +250,21 @@ class OCR:
         boxes = sorted_boxes(det.boxes)
         crops = [crop_quad(img, box) for box in boxes]
         t3 = time.perf_counter()
-        recs = self.recognizer(crops) if crops else []
+        turned = [False] * len(crops)
+        if self.classifier is not None and crops:
+            crops, turned = self.classifier(crops)
+        t_cls = time.perf_counter()
+        recs = self.recognizer(crops, with_chars=self.word_boxes) if crops else []
         t4 = time.perf_counter()
         lines = [
-            TextLine(box=box.astype(float).tolist(), text=rec.text, score=float(rec.score))
-            for box, rec in zip(boxes, recs, strict=True)
+            line_of(box, rec, crop, turn, self.classifier is not None)
+            for box, rec, crop, turn in zip(boxes, recs, crops, turned, strict=True)
             if rec.score >= self.drop_score
         ]
         elapsed = {"load": _ms(t0, t1), **det.elapsed_ms}
-        elapsed.update(crop=_ms(t2, t3), rec=_ms(t3, t4), total=_ms(t0, t4))
+        if self.classifier is not None:
+            elapsed["cls"] = _ms(t3, t_cls)
+        elapsed.update(crop=_ms(t2, t3), rec=_ms(t_cls, t4), total=_ms(t0, t4))
         return OCRResult(source=_source_name(image), lines=lines, elapsed_ms=elapsed)
 
     def ocr_many(

@@ -121,8 +121,11 @@ class TextRecognizer:
                 f"{len(self.charset)} characters (+1 blank); wrong charset for this model"
             )
 
-    def __call__(self, crops: list[np.ndarray]) -> list[RecResult]:
+    def __call__(self, crops: list[np.ndarray], with_chars: bool = False) -> list[RecResult]:
         """Recognise crops (H×W×3 uint8 BGR); results come back in the input order.
+
+        With ``with_chars``, each result also holds its characters' centres in the crop
+        (:attr:`RecResult.chars`, from the CTC frames: :func:`slimocr.infer.words.char_positions`).
 
         Crops are sorted by aspect ratio and batched ``batch_size`` at a time; each batch is
         as wide as ``int(image_height * max_wh_ratio)`` where ``max_wh_ratio`` is the largest
@@ -139,13 +142,16 @@ class TextRecognizer:
             for i in idx:
                 max_wh_ratio = max(max_wh_ratio, float(ratios[i]))
             width = self.fixed_width or int(self.image_height * max_wh_ratio)
-            batch = np.stack([resize_norm_img(crops[i], self.image_height, width)[0] for i in idx])
+            packed = [resize_norm_img(crops[i], self.image_height, width) for i in idx]
+            batch = np.stack([tensor for tensor, _ in packed])
             t1 = time.perf_counter()
             probs = self.session.run(batch)
             t2 = time.perf_counter()
             self._check_classes(probs.shape[2])
             for i, (text, score) in zip(idx, ctc_greedy_decode(probs, self.charset), strict=True):
                 results[int(i)] = RecResult(text=text, score=score)
+            if with_chars:
+                self._add_chars(probs, idx, packed, crops, results)
             t3 = time.perf_counter()
             pre, infer, post = pre + t1 - t0, infer + t2 - t1, post + t3 - t2
         self.last_elapsed_ms = {
@@ -154,3 +160,21 @@ class TextRecognizer:
             "rec_post": post * 1000.0,
         }
         return [r if r is not None else RecResult("", 0.0) for r in results]
+
+    def _add_chars(
+        self,
+        probs: np.ndarray,
+        idx: np.ndarray,
+        packed: list[tuple[np.ndarray, int]],
+        crops: list[np.ndarray],
+        results: list[RecResult | None],
+    ) -> None:
+        from slimocr.infer.words import char_positions
+
+        best = probs.argmax(axis=2)
+        width = packed[0][0].shape[2]
+        for row, i, (_, resized_w) in zip(best, idx, packed, strict=True):
+            result = results[int(i)]
+            if result is not None:
+                crop_w = crops[int(i)].shape[1]
+                result.chars = char_positions(row, self.charset, width, resized_w, crop_w)

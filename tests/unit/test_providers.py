@@ -1,0 +1,46 @@
+"""Execution providers by short name; a missing one is an error naming its package."""
+
+from __future__ import annotations
+
+import pytest
+
+from slimocr.errors import OptionError
+from slimocr.infer.providers import CPU, resolve_providers, runs_on_cpu
+
+HAVE = ["CUDAExecutionProvider", CPU]
+
+
+def test_short_and_full_names_map_to_onnxruntime_names_with_cpu_last() -> None:
+    assert resolve_providers(None) == [CPU]
+    assert resolve_providers("cpu") == [CPU]
+    assert resolve_providers("cuda", HAVE) == ["CUDAExecutionProvider", CPU]
+    assert resolve_providers("CUDAExecutionProvider,cpu", HAVE) == ["CUDAExecutionProvider", CPU]
+    assert resolve_providers(["cuda", "cuda"], HAVE) == ["CUDAExecutionProvider", CPU]
+
+
+def test_a_provider_the_build_lacks_names_the_package_to_install() -> None:
+    with pytest.raises(OptionError, match="onnxruntime-openvino"):
+        resolve_providers("openvino", [CPU])
+    with pytest.raises(OptionError, match="onnxruntime-gpu"):
+        resolve_providers("cuda", [CPU])
+
+
+def test_an_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(OptionError, match="unknown execution provider 'tpu'.*cuda"):
+        resolve_providers("tpu")
+
+
+def test_the_layout_rewrite_is_for_the_cpu_provider_only() -> None:
+    assert runs_on_cpu([CPU])
+    assert not runs_on_cpu(["CUDAExecutionProvider", CPU])
+
+
+def test_the_installed_build_really_refuses_cuda_here() -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this build has CUDA")
+    from slimocr.infer.pipeline import OCR
+
+    with pytest.raises(OptionError, match="cuda"):
+        OCR(providers="cuda")
