@@ -1,5 +1,6 @@
 """``slimocr eval det|rec|e2e``: metrics and per-image predictions on a labelled set (or, for
-``det --reference``, against what a reference detector finds)."""
+``det --reference``, against what a reference detector finds); ``slimocr eval suite``: a model
+against its float parent on every domain; ``slimocr eval agree``: two pipelines on any images."""
 
 from __future__ import annotations
 
@@ -235,3 +236,99 @@ def e2e_cmd(
             "threads": threads,
         },
     )
+
+
+@eval_app.command("suite")
+def suite_cmd(
+    model: str = typer.Argument(..., help="detector or recognizer: zoo, official name or .onnx"),
+    kind: str | None = typer.Option(None, help="'det' or 'rec' (default: the zoo record's kind)"),
+    parent: str | None = typer.Option(
+        None, help="the float parent (default: the zoo record's root parent)"
+    ),
+    domain: list[str] | None = typer.Option(None, help="only these domains (repeatable)"),
+    out: Path | None = OutOpt,
+    threads: int | None = typer.Option(2, help="ONNX Runtime intra-op threads"),
+    cache: Path | None = typer.Option(None, help="cache folder (default ~/.cache/slimocr/suite)"),
+    limit: int | None = LimitOpt,
+) -> None:
+    """MODEL against its float parent on every domain's report split: metrics, change in
+    points, agreement, and the bar (exit 1 when it is not met on every domain)."""
+    from slimocr.errors import OptionError
+    from slimocr.eval.splits import data_root
+    from slimocr.eval.suite import model_suite
+    from slimocr.zoo.records import RECORDS
+
+    _start(out, limit)
+    with CliErrors():
+        if kind is None:
+            if model not in RECORDS:
+                raise OptionError(f"{model}: not a zoo model; give --kind det|rec")
+            kind = RECORDS[model].kind
+        if kind not in ("det", "rec"):
+            raise OptionError(f"--kind must be 'det' or 'rec', got {kind!r}")
+        report = model_suite(
+            model, kind, parent, domain or None, cache, threads, limit=limit  # type: ignore[arg-type]
+        )
+        report["data_root"] = str(data_root())
+        if out is not None:
+            write_json(out, report)
+    for row in report["domains"]:
+        mark = "ok  " if row["meets_bar"] else "MISS"
+        if kind == "det":
+            detail = (
+                f"hmean {row['hmean']:.4f} vs {row['parent_hmean']:.4f} "
+                f"({row['delta_hmean']:+.2f} pt), agreement {row['agreement']:.3f}"
+            )
+        elif row["labelled"]:
+            detail = (
+                f"acc {100 * row['acc']:.2f}% ({row['delta_acc']:+.2f} pt), "
+                f"alnum {100 * row['acc_alnum_ci']:.2f}% ({row['delta_acc_alnum_ci']:+.2f} pt), "
+                f"agreement {row['agreement']:.3f}, CER {row['cer']:.4f}"
+            )
+        else:
+            detail = f"agreement {row['agreement']:.3f}, CER {row['cer']:.4f} (no labels)"
+        typer.echo(f"{mark} {row['domain']:<10} {detail}")
+    for skip in report["skipped"]:
+        typer.echo(f"error: {skip['domain']}: {skip['reason']}", err=True)
+    missed = [r["domain"] for r in report["domains"] if not r["meets_bar"]]
+    missed += [s["domain"] + " (not measured)" for s in report["skipped"]]
+    if missed:
+        typer.echo(f"{model} misses the bar against {report['parent']} on: {', '.join(missed)}")
+    else:
+        typer.echo(f"{model} meets the bar against {report['parent']} on every domain")
+    if not report["meets_bar"]:
+        raise typer.Exit(1)
+
+
+@eval_app.command("agree")
+def agree_cmd(
+    images: Path = typer.Argument(..., help="a folder of images (any, no labels needed)"),
+    pipeline: str = typer.Option(..., help="candidate: a pipeline name or DET,REC models"),
+    parent: str = typer.Option(..., help="the parent: a pipeline name or DET,REC models"),
+    out: Path | None = OutOpt,
+    threads: int | None = ThreadsOpt,
+    limit: int | None = LimitOpt,
+) -> None:
+    """Label-free agreement of a pipeline with its parent on any images: detector hmean of
+    agreement, recognizer string agreement and CER on the parent's crops, end to end."""
+    from slimocr.eval.suite import pipeline_agreement
+    from slimocr.infer.pipeline import OCR
+
+    def engine(spec: str) -> OCR:
+        if "," in spec:
+            det, rec = spec.split(",", 1)
+            return OCR(det, rec, threads=threads)
+        return OCR.from_pipeline(spec, threads=threads)
+
+    _start(out, limit)
+    with CliErrors():
+        files = _samples(_det_images(images), images, limit)
+        report = pipeline_agreement(engine(pipeline), engine(parent), files)
+        report["settings"] = {"pipeline": pipeline, "parent": parent, "images": str(images)}
+        if out is not None:
+            write_json(out, report)
+    typer.echo(json.dumps({k: report[k] for k in ("n_images", "det", "rec", "e2e")}, indent=2))
+    if report["errors"]:
+        for err in report["errors"][:20]:
+            typer.echo(f"error: {err['error']}", err=True)
+        raise typer.Exit(1)
