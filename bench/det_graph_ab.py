@@ -129,9 +129,9 @@ def main() -> None:
 
     from slimocr.bench.latency import emit_report, machine_info, time_rows
     from slimocr.eval.readers import load_det_dataset
-    from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.infer.det import TextDetector
-    from slimocr.models import create_model
+    from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
+    from slimocr.toolkit.models import create_model
     from slimocr.zoo.registry import resolve_model
 
     tmp = Path(tempfile.mkdtemp())

@@ -30,12 +30,12 @@ def main() -> None:
     import torch
 
     from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
-    from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
-    from slimocr.compress.quant.export import optimized_op_counts
-    from slimocr.compress.quant.ptq import det_calibration_batches
-    from slimocr.export.onnx_export import build_metadata, export_onnx
     from slimocr.infer.session import OnnxSession
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
+    from slimocr.toolkit.compress.quant.export import optimized_op_counts
+    from slimocr.toolkit.compress.quant.ptq import det_calibration_batches
+    from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
+    from slimocr.toolkit.models import create_model
 
     torch.set_num_threads(args.threads)
     shape = tuple(int(v) for v in args.shape.split(","))

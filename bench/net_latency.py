@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     check_out_file(args.out)
 
     from slimocr.bench.latency import emit_report, machine_info, session_runner, time_rows
-    from slimocr.compress.quant.export import optimized_op_counts
     from slimocr.errors import SlimOCRError
     from slimocr.infer.session import OnnxSession
+    from slimocr.toolkit.compress.quant.export import optimized_op_counts
     from slimocr.zoo.registry import resolve_model
 
     x = random_input(shape, shape_text)

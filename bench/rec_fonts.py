@@ -3,7 +3,7 @@ benchmark's IC15 set (English) does not hold, and in fonts its training did not 
 
 For every ``--font`` a set of ``--n`` lines is rendered with that font only (as ``slimocr synth
 rec --lang LANG --seed SEED --font FONT``) under ``--work``, once
-(:func:`slimocr.data.synth.rec_dataset_once`: a later run with the same settings reuses it),
+(:func:`slimocr.toolkit.data.synth.rec_dataset_once`: a later run with the same settings reuses it),
 then every model is scored on every set, and on the labelled sets named
 by ``--also`` (e.g. IC15's word crops), with the settings of ``slimocr eval rec`` (batches of 6,
 minimum width 320). Printed and written (``--out``): accuracy, alphanumeric case-insensitive
@@ -35,10 +35,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from slimocr.bench.latency import emit_report, machine_info
-    from slimocr.data.synth import SynthConfig, rec_dataset_once
     from slimocr.eval.readers import load_rec_dataset
     from slimocr.eval.runner import run_rec_eval
     from slimocr.infer.pipeline import open_recognizer
+    from slimocr.toolkit.data.synth import SynthConfig, rec_dataset_once
     from slimocr.zoo.registry import resolve_model
 
     if len({f.name for f in args.font}) < len(args.font):

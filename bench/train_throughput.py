@@ -22,8 +22,8 @@ def _measure(
     threads: int,
     teacher: bool,
 ) -> dict[str, float]:
-    from slimocr.train.config import config_from_dict
-    from slimocr.train.trainer import Trainer
+    from slimocr.toolkit.train.config import config_from_dict
+    from slimocr.toolkit.train.trainer import Trainer
 
     values = {
         "kind": kind,
@@ -69,7 +69,7 @@ def main() -> None:
     import torch
 
     from slimocr.bench.latency import emit_report, machine_info
-    from slimocr.data.synth import SynthConfig, write_det_dataset, write_rec_dataset
+    from slimocr.toolkit.data.synth import SynthConfig, write_det_dataset, write_rec_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slimocr.pretrained.official import official_available
+from slimocr.official import official_available
 
 
 def _has_torch() -> bool:

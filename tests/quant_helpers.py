@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
-from slimocr.compress.quant.export import optimized_op_counts, ort_run
-from slimocr.export.onnx_export import build_metadata
+from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
+from slimocr.toolkit.compress.quant.export import optimized_op_counts, ort_run
+from slimocr.toolkit.export.onnx_export import build_metadata
 
 
 def export_and_compare(

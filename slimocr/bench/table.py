@@ -23,7 +23,7 @@ from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.infer.pipeline import OCR
 from slimocr.infer.session import cpu_flags, nchwc_block
-from slimocr.pretrained.official import sha256_file
+from slimocr.official import sha256_file
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
 
 BASELINE = "slimocr-float"

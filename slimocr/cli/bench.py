@@ -41,7 +41,7 @@ def bench_cmd(
     if blocker is not None:
         fail(f"--out {out}: {blocker} is a file, not a folder", 2)
     from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
-    from slimocr.pretrained.official import official_available
+    from slimocr.official import official_available
 
     all_rows = zoo_rows()
     for peer in PEERS if peers else ():
@@ -72,7 +72,7 @@ def bench_cmd(
         )
     typer.echo(to_markdown(report))
     if rows is None and limit is None:
-        from slimocr.zoo.build import record_bench_metrics
+        from slimocr.zoo.records import record_bench_metrics
 
         with CliErrors():
             record_bench_metrics(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -24,9 +25,7 @@ def warn(message: str) -> None:
 
 def require_torch(command: str) -> None:
     """Exit with a clear line when the training extra is missing."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("torch") is None:  # looked up, not imported
         fail(f"`slimocr {command}` needs the training extra: pip install 'slimocr[train]'")
 
 

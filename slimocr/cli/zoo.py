@@ -1,4 +1,7 @@
-"""``slimocr zoo list|show|build``: the released models and how they were made."""
+"""``slimocr zoo list|show|build``: the released models and how they were made.
+
+``zoo build`` is a toolkit command, added on demand (:mod:`slimocr.cli.lazy`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,18 @@ from dataclasses import asdict
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail, require_torch
+from slimocr.cli.common import CliErrors, fail
+from slimocr.cli.lazy import LazyGroup
 
-zoo_app = typer.Typer(help="Released models: list, show, rebuild.", no_args_is_help=True)
+
+class _ZooGroup(LazyGroup):
+    prefix = "zoo"
+    command_order = ("list", "show", "build")
+
+
+zoo_app = typer.Typer(
+    cls=_ZooGroup, help="Released models: list, show, rebuild.", no_args_is_help=True
+)
 
 
 @zoo_app.command("list")
@@ -40,16 +52,3 @@ def show_cmd(name: str = typer.Argument(..., help="zoo model name")) -> None:
     data = asdict(records[name])
     data["path"] = str(path)
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-@zoo_app.command("build")
-def build_cmd(name: str = typer.Argument(..., help="zoo model name")) -> None:
-    """Rebuild a zoo model from the official weights by its recipe."""
-    require_torch("zoo build")
-    from slimocr.zoo.build import RECIPES, build
-
-    if name not in RECIPES:
-        fail(f"{name}: no recipe; known: {', '.join(sorted(RECIPES))}")
-    with CliErrors():
-        record = build(name)
-    typer.echo(f"{record.name}: {record.file} sha256={record.sha256} {record.size_bytes} bytes")

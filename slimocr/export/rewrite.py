@@ -721,7 +721,7 @@ def pad_thin_channels(model: onnx.ModelProto, block: int) -> int:
 
 def fold_stored_int8_weights(model: onnx.ModelProto) -> int:
     """Replace ``Mul(Cast(q), s)`` of stored int8 ``q`` and float32 ``s`` (the weight-only int8
-    form of :mod:`slimocr.compress.quant.weight_only`) by the float32 product as a stored
+    form of :mod:`slimocr.toolkit.compress.quant.weight_only`) by the float32 product as a stored
     constant (in place); return how many.
 
     This is the constant folding ONNX Runtime applies when it opens such a file, with the same

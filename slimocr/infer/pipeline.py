@@ -26,7 +26,7 @@ from slimocr.infer.rec import TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, RecResult, TextLine, Word
 from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
 from slimocr.infer.words import word_quads, word_spans
-from slimocr.pretrained.official import official_available, official_path
+from slimocr.official import official_available, official_path
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
 ImageInput = str | Path | bytes | np.ndarray

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slimocr.errors import ModelFileError
-from slimocr.pretrained.official import official_path
+from slimocr.official import official_path
 
 Kind = Literal["det", "rec"]
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from slimocr.cli.main import app
-from slimocr.pretrained.official import official_available
+from slimocr.official import official_available
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
 

@@ -18,7 +18,7 @@ REC_SHAPES = [(3, 3, 32, 100), (2, 3, 32, 320), (4, 3, 32, 800)]
 def _official_session(key: str):
     import onnxruntime as ort
 
-    from slimocr.pretrained.official import official_path
+    from slimocr.official import official_path
 
     return ort.InferenceSession(str(official_path(key)), providers=["CPUExecutionProvider"])
 
@@ -39,14 +39,14 @@ def _realistic(shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def det_model():
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     return create_model("dbnet_mv3_ppocrv3", pretrained=True).eval()
 
 
 @pytest.fixture(scope="module")
 def rec_model():
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     return create_model("crnn_ppocrv2", pretrained=True).eval()
 
@@ -83,7 +83,7 @@ def test_recognizer_matches_official(rec_model, shape):
 def test_training_mode_returns_db_maps():
     import torch
 
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     model = create_model("dbnet_mv3_ppocrv3").train()  # own copy: train mode updates BN stats
     out = model(torch.zeros(1, 3, 64, 64))
@@ -96,8 +96,8 @@ def test_exported_onnx_matches_official(tmp_path, det_model, rec_model, kind):
     import onnxruntime as ort
 
     from slimocr.charset import charset_from_json, load_charset
-    from slimocr.export.onnx_export import build_metadata, export_onnx
-    from slimocr.pretrained.official import official_path
+    from slimocr.official import official_path
+    from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
 
     charset = load_charset(official_path("ppocr_keys_v1")) if kind == "rec" else None
     model = det_model if kind == "det" else rec_model

@@ -42,14 +42,14 @@ def _inputs(shape: tuple[int, ...], seed: int) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def models():
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     return {kind: create_model(arch, pretrained=True).eval() for kind, arch in ARCH.items()}
 
 
 @pytest.fixture(scope="module")
 def official():
-    from slimocr.pretrained.official import official_path
+    from slimocr.official import official_path
 
     return {kind: _session(official_path(key)) for kind, key in OFFICIAL.items()}
 
@@ -107,7 +107,7 @@ def test_export_io_and_metadata_match_official(exported, official, kind):
     from slimocr.charset import charset_from_json
     from slimocr.infer.pipeline import model_input_height, resolve_charset
     from slimocr.infer.session import OnnxSession
-    from slimocr.pretrained.official import official_charset, official_path
+    from slimocr.official import official_charset, official_path
 
     ours = _session(exported[kind])
     assert _io(ours) == _io(official[kind])  # names; fixed dims (rec height 48) where official
@@ -126,9 +126,9 @@ def test_graph_import_refuses_a_file_of_another_model():
     import torch
 
     from slimocr.errors import ModelFileError
-    from slimocr.models import create_model
-    from slimocr.pretrained.graph_importer import load_graph_weights, onnx_graph_layers
-    from slimocr.pretrained.official import official_path
+    from slimocr.official import official_path
+    from slimocr.toolkit.models import create_model
+    from slimocr.toolkit.pretrained.graph_importer import load_graph_weights, onnx_graph_layers
 
     rec = create_model("svtr_ppocrv6s").eval()
     det_layers = onnx_graph_layers(official_path("ppocrv6s_det"))

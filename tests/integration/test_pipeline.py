@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from slimocr.errors import ImageReadError, ModelFileError, SlimOCRError
-from slimocr.pretrained.official import official_available, official_path
+from slimocr.official import official_available, official_path
 
 pytestmark = [
     pytest.mark.official,

@@ -14,7 +14,7 @@ pytestmark = [needs_torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _det_recipe(data: Path, out: Path, **select):
-    from slimocr.compress.prune.config import recipe_from_dict
+    from slimocr.toolkit.compress.prune.config import recipe_from_dict
 
     return recipe_from_dict(
         {
@@ -52,9 +52,9 @@ def test_det_recipe_end_to_end_and_resume(tmp_path):
     import onnxruntime as ort
     import torch
 
-    from slimocr.compress.prune.recipe import run_prune
-    from slimocr.compress.prune.spec import load_pruned
-    from slimocr.data.synth import SynthConfig, write_det_dataset
+    from slimocr.toolkit.compress.prune.recipe import run_prune
+    from slimocr.toolkit.compress.prune.spec import load_pruned
+    from slimocr.toolkit.data.synth import SynthConfig, write_det_dataset
 
     data = write_det_dataset(tmp_path / "data", 10, SynthConfig(seed=3, det_size=(256, 192)))
     out = tmp_path / "run"
@@ -96,11 +96,11 @@ def test_det_recipe_end_to_end_and_resume(tmp_path):
 @needs_official
 def test_rec_recipe_keeps_the_lstm_width(tmp_path):
     from slimocr.charset import load_charset
-    from slimocr.compress.prune.config import recipe_from_dict
-    from slimocr.compress.prune.recipe import run_prune
-    from slimocr.compress.prune.spec import read_spec
-    from slimocr.data.synth import SynthConfig, write_rec_dataset
-    from slimocr.pretrained.official import official_path
+    from slimocr.official import official_path
+    from slimocr.toolkit.compress.prune.config import recipe_from_dict
+    from slimocr.toolkit.compress.prune.recipe import run_prune
+    from slimocr.toolkit.compress.prune.spec import read_spec
+    from slimocr.toolkit.data.synth import SynthConfig, write_rec_dataset
 
     charset = load_charset(official_path("ppocr_keys_v1"))
     data = write_rec_dataset(
@@ -134,7 +134,7 @@ def test_cli_refuses_bad_kind_and_shard(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from slimocr.cli.prune import prune_cmd, sensitivity_cmd
+    from slimocr.toolkit.cli.prune import prune_cmd, sensitivity_cmd
 
     app = typer.Typer()
     app.command("sensitivity")(sensitivity_cmd)
@@ -158,11 +158,11 @@ def _hand_table(names):
 
 
 def test_latency_speedup_target_is_relative_to_the_parent_timed_in_the_same_run(monkeypatch):
-    import slimocr.compress.prune.recipe as pr
-    from slimocr.compress.prune.config import recipe_from_dict
-    from slimocr.compress.prune.measure import count_macs
+    import slimocr.toolkit.compress.prune.recipe as pr
     from slimocr.errors import ConfigError
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.config import recipe_from_dict
+    from slimocr.toolkit.compress.prune.measure import count_macs
+    from slimocr.toolkit.models import create_model
 
     shape = (1, 3, 64, 64)
     calls = []
@@ -199,9 +199,9 @@ def test_latency_speedup_target_is_relative_to_the_parent_timed_in_the_same_run(
 def test_finished_finetune_loads_best_or_final_weights(tmp_path, use_best, expected):
     import torch
 
-    from slimocr.compress.prune.config import recipe_from_dict
-    from slimocr.compress.prune.recipe import finetune_stage
-    from slimocr.train.checkpoint import save_checkpoint
+    from slimocr.toolkit.compress.prune.config import recipe_from_dict
+    from slimocr.toolkit.compress.prune.recipe import finetune_stage
+    from slimocr.toolkit.train.checkpoint import save_checkpoint
 
     recipe = recipe_from_dict(
         {
@@ -243,10 +243,10 @@ def test_some_shipped_recipes_have_explicit_ratios():
 @pytest.mark.parametrize("path", RATIO_RECIPES, ids=[p.stem for p in RATIO_RECIPES])
 def test_shipped_prune_recipes_name_prunable_groups(path: Path):
     """Every shipped prune recipe with explicit ratios loads, and they name groups that exist."""
-    from slimocr.compress.prune.config import load_recipe
-    from slimocr.compress.prune.recipe import choose_ratios, pruned_copy
-    from slimocr.compress.prune.spec import channel_spec
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.config import load_recipe
+    from slimocr.toolkit.compress.prune.recipe import choose_ratios, pruned_copy
+    from slimocr.toolkit.compress.prune.spec import channel_spec
+    from slimocr.toolkit.models import create_model
 
     recipe = load_recipe(path)
     model = create_model(recipe.arch, pretrained=False)

@@ -17,7 +17,7 @@ onnx = pytest.importorskip("onnx")
 
 from torch import nn  # noqa: E402
 
-from slimocr.compress.quant import (  # noqa: E402
+from slimocr.toolkit.compress.quant import (  # noqa: E402
     QuantConfig,
     calibrate,
     export_qdq,
@@ -26,9 +26,9 @@ from slimocr.compress.quant import (  # noqa: E402
     prepare_qat,
     quantize_lstm_dynamic,
 )
-from slimocr.compress.quant.export import ort_run, parity  # noqa: E402
-from slimocr.compress.quant.prepare import act_quantizers  # noqa: E402
-from slimocr.export.onnx_export import build_metadata  # noqa: E402
+from slimocr.toolkit.compress.quant.export import ort_run, parity  # noqa: E402
+from slimocr.toolkit.compress.quant.prepare import act_quantizers  # noqa: E402
+from slimocr.toolkit.export.onnx_export import build_metadata  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -114,9 +114,9 @@ def test_small_net_ort_equals_fake_quant_within_one_step(tmp_path: Path, pact: b
 def _det_inputs(tmp_path: Path) -> list[torch.Tensor]:
     import cv2
 
-    from slimocr.data.synth import SynthConfig, write_det_dataset
     from slimocr.eval.readers import load_det_dataset
     from slimocr.infer.det import DetPreprocess
+    from slimocr.toolkit.data.synth import SynthConfig, write_det_dataset
 
     labels = write_det_dataset(tmp_path, 2, SynthConfig(seed=5, det_size=(96, 64), max_lines=2))
     pre = DetPreprocess(64, "max")
@@ -129,7 +129,7 @@ def _det_inputs(tmp_path: Path) -> list[torch.Tensor]:
 @needs_official
 @pytest.mark.slow  # ~3 s alone (official import, synthetic images, export, 4 ORT sessions)
 def test_detector_64px_ort_matches_fake_quant(tmp_path: Path):
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     cfg = QuantConfig()
     model = prepare_qat(create_model("dbnet_mv3_ppocrv3", pretrained=True).eval(), cfg)
@@ -155,7 +155,7 @@ def test_detector_64px_ort_matches_fake_quant(tmp_path: Path):
 
 
 def test_recognizer_lstm_stays_float_and_can_go_dynamic_int8(tmp_path: Path):
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     cfg = QuantConfig()
     model = prepare_qat(create_model("crnn_ppocrv2", num_classes=40).eval(), cfg)
@@ -191,9 +191,9 @@ def test_recognizer_lstm_stays_float_and_can_go_dynamic_int8(tmp_path: Path):
 
 
 def test_skip_names_keep_the_first_blocks_float_in_torch_and_onnx(tmp_path: Path):
-    from slimocr.compress.quant.prepare import quant_layers
     from slimocr.errors import ConfigError
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.quant.prepare import quant_layers
+    from slimocr.toolkit.models import create_model
 
     skip = ("backbone.stem", "backbone.blocks.0", "backbone.blocks.1")
     cfg = QuantConfig(skip_names=skip)

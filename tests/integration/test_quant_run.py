@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def det_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from slimocr.data.synth import SynthConfig, write_det_dataset
+    from slimocr.toolkit.data.synth import SynthConfig, write_det_dataset
 
     out = tmp_path_factory.mktemp("quant_det")
     return write_det_dataset(out, 8, SynthConfig(seed=3, det_size=(256, 192), max_lines=3))
@@ -25,14 +25,14 @@ def det_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rec_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from slimocr.data.synth import SynthConfig, write_rec_dataset
+    from slimocr.toolkit.data.synth import SynthConfig, write_rec_dataset
 
     out = tmp_path_factory.mktemp("quant_rec")
     return write_rec_dataset(out, 6, SynthConfig(seed=4, max_chars=8))
 
 
 def _pact_det_recipe(data: Path, tmp: Path):  # noqa: ANN202
-    from slimocr.compress.quant import CalibConfig, QuantConfig, QuantRecipe
+    from slimocr.toolkit.compress.quant import CalibConfig, QuantConfig, QuantRecipe
 
     return QuantRecipe(
         kind="det",
@@ -67,8 +67,8 @@ def test_pact_det_three_steps_end_to_end_and_resume(det_data: Path, tmp_path: Pa
     import cv2
     import onnx
 
-    from slimocr.compress.quant import run_quant
     from slimocr.infer.det import TextDetector
+    from slimocr.toolkit.compress.quant import run_quant
 
     recipe = _pact_det_recipe(det_data, tmp_path)
     out = tmp_path / "det_int8.onnx"
@@ -99,8 +99,8 @@ def test_ptq_rec_cli_end_to_end(rec_data: Path, tmp_path: Path):
     import typer
     from typer.testing import CliRunner
 
-    from slimocr.cli.quant import quant_cmd
     from slimocr.infer.rec import TextRecognizer
+    from slimocr.toolkit.cli.quant import quant_cmd
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from slimocr.pretrained.official import official_available
+from slimocr.official import official_available
 
 needs_cls = pytest.mark.skipif(
     not (official_available("ppocr_cls") or official_available("ppocr_cls_rapidocr"))

@@ -16,7 +16,7 @@ pytestmark = needs_torch
 
 @pytest.fixture(scope="module")
 def det_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from slimocr.data.synth import SynthConfig, write_det_dataset
+    from slimocr.toolkit.data.synth import SynthConfig, write_det_dataset
 
     out = tmp_path_factory.mktemp("synth_det")
     return write_det_dataset(out, 10, SynthConfig(seed=3, det_size=(256, 192), max_lines=3))
@@ -24,14 +24,14 @@ def det_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rec_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from slimocr.data.synth import SynthConfig, write_rec_dataset
+    from slimocr.toolkit.data.synth import SynthConfig, write_rec_dataset
 
     out = tmp_path_factory.mktemp("synth_rec")
     return write_rec_dataset(out, 16, SynthConfig(seed=4, max_chars=8))
 
 
 def _det_cfg(data: Path, out: Path, **over):
-    from slimocr.train.config import config_from_dict
+    from slimocr.toolkit.train.config import config_from_dict
 
     values = {
         "kind": "det",
@@ -53,7 +53,7 @@ def _det_cfg(data: Path, out: Path, **over):
 def test_resume_reproduces_uninterrupted_run(det_data, tmp_path):
     import torch
 
-    from slimocr.train.trainer import Trainer
+    from slimocr.toolkit.train.trainer import Trainer
 
     full = Trainer(_det_cfg(det_data, tmp_path / "full"))
     result = full.fit()
@@ -73,7 +73,7 @@ def test_resume_reproduces_uninterrupted_run(det_data, tmp_path):
 
 def test_bad_label_line_is_reported_or_skipped(det_data, tmp_path):
     from slimocr.errors import LabelError
-    from slimocr.train.trainer import Trainer
+    from slimocr.toolkit.train.trainer import Trainer
 
     bad = tmp_path / "label.txt"
     lines = det_data.read_text(encoding="utf-8").splitlines()
@@ -92,8 +92,8 @@ def test_bad_label_line_is_reported_or_skipped(det_data, tmp_path):
 
 @needs_official
 def test_rec_distillation_without_labels(rec_data, tmp_path):
-    from slimocr.train.config import config_from_dict
-    from slimocr.train.trainer import Trainer
+    from slimocr.toolkit.train.config import config_from_dict
+    from slimocr.toolkit.train.trainer import Trainer
 
     cfg = config_from_dict(
         {
@@ -132,10 +132,10 @@ def test_rec_distillation_without_labels(rec_data, tmp_path):
 
 @needs_official
 def test_rendered_lines_join_the_training_split_only(rec_data, tmp_path):
-    from slimocr.data import fonts
     from slimocr.errors import ConfigError
-    from slimocr.train.config import config_from_dict
-    from slimocr.train.tasks import make_task
+    from slimocr.toolkit.data import fonts
+    from slimocr.toolkit.train.config import config_from_dict
+    from slimocr.toolkit.train.tasks import make_task
 
     latin = fonts.find_fonts("latin")
     if not latin:
@@ -169,9 +169,9 @@ def test_rendered_lines_join_the_training_split_only(rec_data, tmp_path):
 
 
 def test_rendered_lines_follow_the_charset_and_the_fonts(tmp_path):
-    from slimocr.data import fonts
-    from slimocr.train.config import SynthDataConfig
-    from slimocr.train.tasks import rendered_lines
+    from slimocr.toolkit.data import fonts
+    from slimocr.toolkit.train.config import SynthDataConfig
+    from slimocr.toolkit.train.tasks import rendered_lines
 
     latin = [p for p in fonts.find_fonts("latin") if p.suffix == ".ttf"][:2]
     if len(latin) < 2:

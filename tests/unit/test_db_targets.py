@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from slimocr.data.db_targets import (
+from slimocr.toolkit.data.db_targets import (
     edge_distances,
     make_shrink_map,
     make_threshold_map,

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from slimocr.data.det_augment import (
+from slimocr.errors import ImageReadError
+from slimocr.eval.readers import DetSample
+from slimocr.toolkit.data.det_augment import (
     DetAugment,
     color_jitter,
     random_crop_keep_text,
@@ -17,12 +19,10 @@ from slimocr.data.det_augment import (
     random_scale,
     resize_keep_ratio,
 )
-from slimocr.errors import ImageReadError
-from slimocr.eval.readers import DetSample
 
 torch = pytest.importorskip("torch")
 
-from slimocr.data.det_dataset import DetTrainDataset  # noqa: E402
+from slimocr.toolkit.data.det_dataset import DetTrainDataset  # noqa: E402
 
 MAP_KEYS = ("shrink_map", "shrink_mask", "threshold_map", "threshold_mask")
 

@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 
-from slimocr.data.db_targets import make_shrink_map, make_threshold_map  # noqa: E402
-from slimocr.train.losses_det import (  # noqa: E402
+from slimocr.toolkit.data.db_targets import make_shrink_map, make_threshold_map  # noqa: E402
+from slimocr.toolkit.train.losses_det import (  # noqa: E402
     DBDistillLoss,
     DBLoss,
     balanced_bce,
@@ -160,7 +160,7 @@ def test_distill_accepts_train_mode_dict_and_mask() -> None:
 
 @pytest.mark.slow  # about 3 s on 2 CPU cores
 def test_db_loss_falls_training_real_detector() -> None:
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     torch.manual_seed(0)
     size = 128

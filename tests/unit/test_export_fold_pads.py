@@ -9,11 +9,11 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
-from slimocr.compress.quant.export import ort_run
-from slimocr.export.onnx_export import build_metadata, export_onnx
 from slimocr.export.rewrite import fold_pads
-from slimocr.models.backbones.pplcnet_v4 import BranchStem
+from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
+from slimocr.toolkit.compress.quant.export import ort_run
+from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
+from slimocr.toolkit.models.backbones.pplcnet_v4 import BranchStem
 
 
 def _run(model: onnx.ModelProto | str, x: np.ndarray, optimize: bool = True) -> np.ndarray:

@@ -8,10 +8,10 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
-from slimocr.compress.quant.export import ort_run
-from slimocr.export.onnx_export import build_metadata, export_onnx
 from slimocr.export.rewrite import fold_gate_residual
+from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
+from slimocr.toolkit.compress.quant.export import ort_run
+from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
 
 
 def _graph(swap: bool = False, mul_output: bool = False, const_gate: bool = False):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.export.onnx_export import build_metadata, export_onnx
 from slimocr.export.rewrite import merge_db_upsampling
-from slimocr.models.heads.db_head import DBBranch
+from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
+from slimocr.toolkit.models.heads.db_head import DBBranch
 
 
 def _run(model: onnx.ModelProto | str, x: np.ndarray) -> np.ndarray:

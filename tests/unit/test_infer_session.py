@@ -10,7 +10,7 @@ import pytest
 
 from slimocr.errors import ModelFileError
 from slimocr.infer.session import OnnxSession
-from slimocr.pretrained.official import official_available, official_path
+from slimocr.official import official_available, official_path
 
 needs_official_det = pytest.mark.skipif(
     not official_available("ppocrv3_det"), reason="official PP-OCR files not installed"

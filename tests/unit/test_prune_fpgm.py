@@ -20,7 +20,7 @@ def _group(model, layer, example):
 def test_scores_are_sums_of_distances_to_the_other_filters():
     import torch
 
-    from slimocr.compress.prune.fpgm import FPGMImportance
+    from slimocr.toolkit.compress.prune.fpgm import FPGMImportance
 
     conv = torch.nn.Conv2d(2, 3, 1, bias=False)
     with torch.no_grad():  # filters (0, 0), (3, 4), (6, 8): distances 5, 10 and 5
@@ -33,7 +33,7 @@ def test_scores_are_sums_of_distances_to_the_other_filters():
 def test_signed_weights_are_not_normalized_before_distance():
     import torch
 
-    from slimocr.compress.prune.fpgm import FPGMImportance
+    from slimocr.toolkit.compress.prune.fpgm import FPGMImportance
 
     conv = torch.nn.Conv2d(2, 3, 1, bias=False)
     with torch.no_grad():  # (1, 0), (-1, 0), (0, 0): d01 = 2, d02 = 1, d12 = 1
@@ -46,7 +46,7 @@ def test_signed_weights_are_not_normalized_before_distance():
 def test_coupled_layers_sum_their_scores():
     import torch
 
-    from slimocr.compress.prune.fpgm import FPGMImportance, geometric_median_scores
+    from slimocr.toolkit.compress.prune.fpgm import FPGMImportance, geometric_median_scores
 
     class TwoBranches(torch.nn.Module):
         def __init__(self) -> None:

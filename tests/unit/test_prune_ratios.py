@@ -20,7 +20,7 @@ def _table():
 
 
 def test_ratios_for_budget_interpolates_between_measured_ratios():
-    from slimocr.compress.prune.ratios import ratios_for_budget
+    from slimocr.toolkit.compress.prune.ratios import ratios_for_budget
 
     ratios = ratios_for_budget(_table(), 0.03)
     assert ratios["robust"] == pytest.approx(0.4)
@@ -30,7 +30,7 @@ def test_ratios_for_budget_interpolates_between_measured_ratios():
 
 
 def test_skips_and_caps():
-    from slimocr.compress.prune.ratios import most_sensitive, ratios_for_budget
+    from slimocr.toolkit.compress.prune.ratios import most_sensitive, ratios_for_budget
 
     assert most_sensitive(_table(), 2) == ["fragile", "middle"]
     ratios = ratios_for_budget(_table(), 0.5, skip={"robust"}, skip_most_sensitive=1, max_ratio=0.3)
@@ -40,7 +40,7 @@ def test_skips_and_caps():
 
 
 def test_budget_for_flops_bisection_converges():
-    from slimocr.compress.prune.ratios import budget_for_flops, ratios_for_budget
+    from slimocr.toolkit.compress.prune.ratios import budget_for_flops, ratios_for_budget
 
     table = _table()
     weights = {"robust": 100.0, "middle": 50.0, "fragile": 30.0, "noisy": 20.0}
@@ -59,7 +59,7 @@ def test_budget_for_flops_bisection_converges():
 
 
 def test_budget_for_latency_uses_the_same_bisection():
-    from slimocr.compress.prune.ratios import budget_for_latency, ratios_for_budget
+    from slimocr.toolkit.compress.prune.ratios import budget_for_latency, ratios_for_budget
 
     def latency(ratios):
         return 100.0 * (1 - 0.5 * sum(ratios.values()) / 4)
@@ -70,7 +70,7 @@ def test_budget_for_latency_uses_the_same_bisection():
 
 
 def test_table_macs_estimate_is_additive():
-    from slimocr.compress.prune.ratios import table_macs_fn
+    from slimocr.toolkit.compress.prune.ratios import table_macs_fn
 
     table = {
         "base_macs": 1000,

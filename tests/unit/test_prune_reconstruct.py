@@ -18,7 +18,7 @@ def _net(c_mid: int) -> nn.Module:
 
 
 def test_redundant_channels_are_recovered_exactly():
-    from slimocr.compress.prune.reconstruct import reconstruct, reconstruction_targets
+    from slimocr.toolkit.compress.prune.reconstruct import reconstruct, reconstruction_targets
 
     torch.manual_seed(0)
     parent = _net(8)
@@ -43,7 +43,7 @@ def test_redundant_channels_are_recovered_exactly():
 
 
 def test_lossy_pruning_improves_and_small_sample_layers_are_skipped():
-    from slimocr.compress.prune.reconstruct import reconstruct
+    from slimocr.toolkit.compress.prune.reconstruct import reconstruct
 
     torch.manual_seed(1)
     parent = _net(8).eval()

@@ -62,7 +62,7 @@ def _evaluator(kill_after=None):
 def _run(out, evaluate, fixed_c3: bool = False, **kw):
     import torch
 
-    from slimocr.compress.prune.sensitivity import analyze_sensitivity
+    from slimocr.toolkit.compress.prune.sensitivity import analyze_sensitivity
 
     kw.setdefault("pruner_kwargs", {"ignored_layers": []})
     model = _tiny(fixed_c3)
@@ -72,7 +72,7 @@ def _run(out, evaluate, fixed_c3: bool = False, **kw):
 
 
 def test_table_content(tmp_path):
-    from slimocr.compress.prune.sensitivity import is_complete, load_table, relative_loss
+    from slimocr.toolkit.compress.prune.sensitivity import is_complete, load_table, relative_loss
 
     evaluate, calls = _evaluator()
     table = _run(tmp_path / "t.json", evaluate)
@@ -104,7 +104,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
 
 
 def test_shards_merged_equal_a_single_run(tmp_path):
-    from slimocr.compress.prune.sensitivity import is_complete, merge_tables
+    from slimocr.toolkit.compress.prune.sensitivity import is_complete, merge_tables
 
     single = _run(tmp_path / "single.json", _evaluator()[0])
     shards = [_run(tmp_path / f"s{i}.json", _evaluator()[0], shard=(i, 2)) for i in range(2)]
@@ -115,7 +115,7 @@ def test_shards_merged_equal_a_single_run(tmp_path):
 
 
 def test_foreign_table_is_refused(tmp_path):
-    from slimocr.compress.prune.sensitivity import SensitivityMismatch, merge_tables
+    from slimocr.toolkit.compress.prune.sensitivity import SensitivityMismatch, merge_tables
 
     out = tmp_path / "t.json"
     _run(out, _evaluator()[0], setup={"data": "a"})
@@ -127,8 +127,8 @@ def test_foreign_table_is_refused(tmp_path):
 
 
 def test_foreign_table_is_a_clear_error():
-    from slimocr.compress.prune.sensitivity import SensitivityMismatch
     from slimocr.errors import SlimOCRError
+    from slimocr.toolkit.compress.prune.sensitivity import SensitivityMismatch
 
     assert issubclass(SensitivityMismatch, SlimOCRError)  # one error line from the CLI
 
@@ -154,7 +154,7 @@ def test_an_evaluation_error_is_not_blamed_on_a_group(tmp_path):
 
 
 def test_heat_map_is_written(tmp_path):
-    from slimocr.compress.prune.sensitivity import plot_sensitivity
+    from slimocr.toolkit.compress.prune.sensitivity import plot_sensitivity
 
     table = _run(None, _evaluator()[0])
     png = plot_sensitivity(table, tmp_path / "sens.png")
@@ -163,9 +163,9 @@ def test_heat_map_is_written(tmp_path):
 
 def test_groups_unused_at_inference_are_not_measured():
 
-    from slimocr.compress.prune.sensitivity import inference_groups
-    from slimocr.compress.prune.structural import StructuralPruner, example_input
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.sensitivity import inference_groups
+    from slimocr.toolkit.compress.prune.structural import StructuralPruner, example_input
+    from slimocr.toolkit.models import create_model
 
     model = create_model("dbnet_mv3_ppocrv3")
     pruner = StructuralPruner(model, example_input("dbnet_mv3_ppocrv3"))
@@ -177,7 +177,7 @@ def test_groups_unused_at_inference_are_not_measured():
 def test_ignored_layers_are_honoured_on_every_deep_copy():
     import torch
 
-    from slimocr.compress.prune.sensitivity import analyze_sensitivity
+    from slimocr.toolkit.compress.prune.sensitivity import analyze_sensitivity
 
     model = _tiny()
     evaluate, calls = _evaluator()

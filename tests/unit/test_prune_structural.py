@@ -12,8 +12,8 @@ pytestmark = [needs_torch, pytest.mark.usefixtures("one_torch_thread")]
 def test_inverted_residual_with_se_keeps_its_output_shape():
     import torch
 
-    from slimocr.compress.prune.structural import StructuralPruner
-    from slimocr.models.backbones.mobilenet_v3 import InvertedResidual
+    from slimocr.toolkit.compress.prune.structural import StructuralPruner
+    from slimocr.toolkit.models.backbones.mobilenet_v3 import InvertedResidual
 
     torch.manual_seed(0)
     block = InvertedResidual(16, 48, 16, 3, 1, use_se=True, act="hardswish").eval()
@@ -39,9 +39,9 @@ def test_inverted_residual_with_se_keeps_its_output_shape():
 def test_whole_models_prune_at_30_percent_and_keep_output_shapes(arch, shape):
     import torch
 
-    from slimocr.compress.prune.measure import count_macs
-    from slimocr.compress.prune.structural import example_input, prune_model
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.measure import count_macs
+    from slimocr.toolkit.compress.prune.structural import example_input, prune_model
+    from slimocr.toolkit.models import create_model
 
     torch.manual_seed(0)
     model = create_model(arch).eval()
@@ -63,8 +63,8 @@ def test_whole_models_prune_at_30_percent_and_keep_output_shapes(arch, shape):
 def test_default_groups_left_alone():
     import torch
 
-    from slimocr.compress.prune.structural import example_input, prune_model
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.structural import example_input, prune_model
+    from slimocr.toolkit.models import create_model
 
     det = create_model("dbnet_mv3_ppocrv3")
     groups = prune_model(det, 0.5, example_input("dbnet_mv3_ppocrv3")).groups
@@ -89,8 +89,8 @@ def test_default_groups_left_alone():
 
 
 def test_unknown_or_unprunable_group_names_are_refused():
-    from slimocr.compress.prune.structural import StructuralPruner, example_input
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.structural import StructuralPruner, example_input
+    from slimocr.toolkit.models import create_model
 
     model = create_model("dbnet_mv3_ppocrv3")
     with pytest.raises(KeyError, match="unknown channel group"):
@@ -107,9 +107,18 @@ def test_rebuilt_from_channel_spec_gives_identical_outputs(arch, tmp_path):
 
     import torch
 
-    from slimocr.compress.prune.spec import channel_spec, load_pruned, rebuild_pruned, save_pruned
-    from slimocr.compress.prune.structural import StructuralPruner, example_input, prune_model
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.spec import (
+        channel_spec,
+        load_pruned,
+        rebuild_pruned,
+        save_pruned,
+    )
+    from slimocr.toolkit.compress.prune.structural import (
+        StructuralPruner,
+        example_input,
+        prune_model,
+    )
+    from slimocr.toolkit.models import create_model
 
     torch.manual_seed(0)
     model = create_model(arch).eval()
@@ -127,7 +136,7 @@ def test_rebuilt_from_channel_spec_gives_identical_outputs(arch, tmp_path):
 
 
 def test_channels_to_prune_rounding():
-    from slimocr.compress.prune.structural import channels_to_prune
+    from slimocr.toolkit.compress.prune.structural import channels_to_prune
 
     assert channels_to_prune(96, 0.3) == 28
     assert channels_to_prune(96, 0.3, round_to=8) == 32
@@ -139,8 +148,8 @@ def test_channels_to_prune_rounding():
 def test_attention_qkv_is_left_alone_and_the_encoder_width_still_prunes():
     import torch
 
-    from slimocr.compress.prune.structural import StructuralPruner, default_ignored_layers
-    from slimocr.models.necks.svtr_encoder import SVTREncoder
+    from slimocr.toolkit.compress.prune.structural import StructuralPruner, default_ignored_layers
+    from slimocr.toolkit.models.necks.svtr_encoder import SVTREncoder
 
     torch.manual_seed(0)
     enc = SVTREncoder(16, dims=24, depth=1, num_heads=2).eval()

@@ -11,10 +11,10 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
-from slimocr.compress.quant.fake_quant import ActQuant, fake_quant
-from slimocr.compress.quant.pact import PACTClip
 from slimocr.errors import ConfigError
+from slimocr.toolkit.compress.quant import QuantConfig, calibrate, prepare_qat
+from slimocr.toolkit.compress.quant.fake_quant import ActQuant, fake_quant
+from slimocr.toolkit.compress.quant.pact import PACTClip
 from tests.quant_helpers import calibrated, export_and_compare
 
 

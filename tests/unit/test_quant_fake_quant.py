@@ -13,14 +13,14 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from slimocr.compress.quant.config import CalibConfig, QuantConfig  # noqa: E402
-from slimocr.compress.quant.fake_quant import (  # noqa: E402
+from slimocr.errors import ConfigError  # noqa: E402
+from slimocr.toolkit.compress.quant.config import CalibConfig, QuantConfig  # noqa: E402
+from slimocr.toolkit.compress.quant.fake_quant import (  # noqa: E402
     ActQuant,
     fake_quant,
     int_weight,
     weight_step,
 )
-from slimocr.errors import ConfigError  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -92,8 +92,8 @@ def test_uncalibrated_quantizer_raises():
 
 
 def test_calibration_statistics():
-    from slimocr.compress.quant.prepare import act_quantizers, prepare_qat
-    from slimocr.compress.quant.ptq import calibrate
+    from slimocr.toolkit.compress.quant.prepare import act_quantizers, prepare_qat
+    from slimocr.toolkit.compress.quant.ptq import calibrate
 
     def make() -> nn.Module:
         torch.manual_seed(0)
@@ -129,7 +129,7 @@ def test_quant_config_ranges_and_errors():
 def test_dead_channel_keeps_its_bias():
     # BN folding can zero a channel's weights (γ ≈ 0) and leave a bias (β): the weight step
     # is floored so that the int32 bias, at step s_in·s_w, still represents it
-    from slimocr.compress.quant.prepare import prepare_qat
+    from slimocr.toolkit.compress.quant.prepare import prepare_qat
 
     conv = nn.Conv2d(2, 2, 1)
     with torch.no_grad():

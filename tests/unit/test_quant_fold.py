@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from slimocr.compress.quant.fold import fold_batchnorm  # noqa: E402
+from slimocr.toolkit.compress.quant.fold import fold_batchnorm  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def test_fold_keeps_outputs_and_removes_bn():
 
 
 def test_fold_real_detector():
-    from slimocr.models import create_model
+    from slimocr.toolkit.models import create_model
 
     model = create_model("dbnet_mv3_ppocrv3").eval()
     _randomize_bn(model)
@@ -82,10 +82,10 @@ def test_fold_real_detector():
 
 
 def test_prepare_places_quantizers_and_skips_lstm():
-    from slimocr.compress.quant.config import QuantConfig
-    from slimocr.compress.quant.layers import QuantConv2d, QuantLinear
-    from slimocr.compress.quant.prepare import prepare_qat, quant_summary
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.quant.config import QuantConfig
+    from slimocr.toolkit.compress.quant.layers import QuantConv2d, QuantLinear
+    from slimocr.toolkit.compress.quant.prepare import prepare_qat, quant_summary
+    from slimocr.toolkit.models import create_model
 
     model = prepare_qat(create_model("crnn_ppocrv2"), QuantConfig())
     summary = quant_summary(model)
@@ -109,8 +109,8 @@ def test_prepare_places_quantizers_and_skips_lstm():
 
 @pytest.mark.parametrize("reparam", [True, False])
 def test_qat_trains_folded_weights_at_their_pre_fold_scale(reparam: bool):
-    from slimocr.compress.quant import QuantConfig, calibrate, prepare_qat
-    from slimocr.compress.quant.layers import QuantMixin
+    from slimocr.toolkit.compress.quant import QuantConfig, calibrate, prepare_qat
+    from slimocr.toolkit.compress.quant.layers import QuantMixin
 
     net = nn.Sequential(nn.Conv2d(2, 2, 1, bias=False), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 1))
     bn = net[1]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slimocr.compress.quant import QuantConfig
-from slimocr.compress.quant.fake_quant import QuantHardswish
-from slimocr.compress.quant.prepare import quant_summary
 from slimocr.errors import ConfigError
+from slimocr.toolkit.compress.quant import QuantConfig
+from slimocr.toolkit.compress.quant.fake_quant import QuantHardswish
+from slimocr.toolkit.compress.quant.prepare import quant_summary
 from tests.quant_helpers import calibrated, export_and_compare
 
 

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from slimocr.compress.quant.config import QuantConfig  # noqa: E402
-from slimocr.compress.quant.fake_quant import ActQuant  # noqa: E402
-from slimocr.compress.quant.pact import (  # noqa: E402
+from slimocr.toolkit.compress.quant.config import QuantConfig  # noqa: E402
+from slimocr.toolkit.compress.quant.fake_quant import ActQuant  # noqa: E402
+from slimocr.toolkit.compress.quant.pact import (  # noqa: E402
     PACTClip,
     build_optimizer,
     pact_parameters,
@@ -60,8 +60,8 @@ def test_alpha_has_its_own_decay_group():
 
 
 def test_calibration_initialises_alpha():
-    from slimocr.compress.quant.prepare import act_quantizers, prepare_qat
-    from slimocr.compress.quant.ptq import calibrate
+    from slimocr.toolkit.compress.quant.prepare import act_quantizers, prepare_qat
+    from slimocr.toolkit.compress.quant.ptq import calibrate
 
     batches = [torch.full((1, 1, 2, 2), 3.0)]
     model = prepare_qat(nn.Sequential(nn.Conv2d(1, 1, 1)), QuantConfig(pact_init="calib"))

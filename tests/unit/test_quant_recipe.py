@@ -12,13 +12,13 @@ pytestmark = needs_torch
 
 pytest.importorskip("torch")
 
-from slimocr.compress.quant.recipe import (  # noqa: E402
+from slimocr.errors import ConfigError  # noqa: E402
+from slimocr.toolkit.compress.quant.recipe import (  # noqa: E402
     load_quant_recipe,
     recipe_from_dict,
     run_quant,
     train_config,
 )
-from slimocr.errors import ConfigError  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -83,9 +83,9 @@ def test_overrides_and_errors(tmp_path: Path):
 def test_pruned_parent_recipe_loads_and_checks_the_spec(tmp_path: Path):
     import torch
 
-    from slimocr.compress.prune.spec import save_pruned
-    from slimocr.compress.quant.recipe import _parent_model
-    from slimocr.models import create_model
+    from slimocr.toolkit.compress.prune.spec import save_pruned
+    from slimocr.toolkit.compress.quant.recipe import _parent_model
+    from slimocr.toolkit.models import create_model
 
     recipe = load_quant_recipe(RECIPES / "quant_det_prune_ptq.yaml")
     assert recipe.weights == "runs/prune_det/model" and recipe.parent == "ppocrv3-det-prune"

@@ -9,11 +9,11 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.compress.quant import QuantConfig
-from slimocr.compress.quant.fake_quant import SigmoidGELU
-from slimocr.compress.quant.prepare import quant_summary
 from slimocr.errors import ConfigError
 from slimocr.export.rewrite import fold_sigmoid_scale
+from slimocr.toolkit.compress.quant import QuantConfig
+from slimocr.toolkit.compress.quant.fake_quant import SigmoidGELU
+from slimocr.toolkit.compress.quant.prepare import quant_summary
 from tests.quant_helpers import calibrated, export_and_compare
 
 

@@ -14,9 +14,11 @@ pytestmark = needs_torch
 
 torch = pytest.importorskip("torch")
 
-from slimocr.data import rec_dataset as rd  # noqa: E402
-from slimocr.data.rec_augment import RecAugment  # noqa: E402
-from slimocr.data.rec_dataset import (  # noqa: E402
+from slimocr.errors import LabelError  # noqa: E402
+from slimocr.eval.readers import DetSample, RecSample, read_paddle_rec_labels  # noqa: E402
+from slimocr.toolkit.data import rec_dataset as rd  # noqa: E402
+from slimocr.toolkit.data.rec_augment import RecAugment  # noqa: E402
+from slimocr.toolkit.data.rec_dataset import (  # noqa: E402
     RecTrainDataset,
     char_index,
     collate_rec,
@@ -25,8 +27,6 @@ from slimocr.data.rec_dataset import (  # noqa: E402
     encode_text,
     resize_norm_img,
 )
-from slimocr.errors import LabelError  # noqa: E402
-from slimocr.eval.readers import DetSample, RecSample, read_paddle_rec_labels  # noqa: E402
 
 DIGITS = list("0123456789")
 
@@ -296,7 +296,7 @@ def test_crop_source_strips_the_box_index() -> None:
 
 
 def test_held_out_split_by_group_keeps_each_group_on_one_side() -> None:
-    from slimocr.train.tasks import split_train_val
+    from slimocr.toolkit.train.tasks import split_train_val
 
     samples = list(range(200))
     groups = [f"img_{i // 7}" for i in samples]  # 29 images, 7 crops each (the last 4)

@@ -16,7 +16,7 @@ pytestmark = needs_torch
 torch = pytest.importorskip("torch")
 
 from slimocr.errors import ConfigError  # noqa: E402
-from slimocr.train.losses_rec import (  # noqa: E402
+from slimocr.toolkit.train.losses_rec import (  # noqa: E402
     CTCLoss,
     RecDistillCTC,
     RecDistillKL,
@@ -188,8 +188,8 @@ def _digit_crops(tmp_path: Path) -> list:
 
 @pytest.mark.slow
 def test_crnn_ctc_loss_falls_on_tiny_digit_crops(tmp_path: Path) -> None:
-    from slimocr.data.rec_dataset import RecTrainDataset, collate_rec
-    from slimocr.models import create_model
+    from slimocr.toolkit.data.rec_dataset import RecTrainDataset, collate_rec
+    from slimocr.toolkit.models import create_model
 
     torch.manual_seed(0)
     digits = list("0123456789")

@@ -1,4 +1,4 @@
-"""``--set key.sub=value`` overrides of YAML recipes (slimocr.train.config.read_recipe)."""
+"""``--set key.sub=value`` overrides of YAML recipes (slimocr.toolkit.train.config.read_recipe)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from slimocr.errors import ConfigError
-from slimocr.train.config import read_recipe
+from slimocr.toolkit.train.config import read_recipe
 from tests.conftest import needs_torch
 
 RECIPE = """\
@@ -65,7 +65,7 @@ def test_malformed_overrides_are_refused(recipe: Path):
 
 @needs_torch
 def test_prune_ratios_are_numbers_in_range(monkeypatch: pytest.MonkeyPatch):
-    from slimocr.compress.prune.config import recipe_from_dict
+    from slimocr.toolkit.compress.prune.config import recipe_from_dict
 
     monkeypatch.chdir(Path(__file__).parents[2])  # recipe paths are relative to the repo
     base = read_recipe(Path(__file__).parents[2] / "recipes" / "prune_det_lat.yaml")
@@ -101,7 +101,7 @@ def test_prune_ratios_are_numbers_in_range(monkeypatch: pytest.MonkeyPatch):
     ],
 )
 def test_out_of_range_training_values_name_their_key(override: str, message: str):
-    from slimocr.train.config import load_config
+    from slimocr.toolkit.train.config import load_config
 
     path = Path(__file__).parents[2] / "recipes" / "finetune_det_ic15.yaml"
     assert load_config(path, ["steps=0", "optim.grad_clip=null"]).steps == 0  # edges are fine

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from slimocr.errors import ConfigError
-from slimocr.train.config import read_recipe
+from slimocr.toolkit.train.config import read_recipe
 from tests.conftest import needs_torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_malformed_yaml_override_names_the_override(item: str):
     ],
 )
 def test_bad_training_values_are_refused(override: str, message: str):
-    from slimocr.train.config import load_config
+    from slimocr.toolkit.train.config import load_config
 
     path = RECIPES / "finetune_det_ic15.yaml"
     assert load_config(path, ["trainable=[head.thresh]"]).trainable == ["head.thresh"]
@@ -101,8 +101,8 @@ def _hand_table(tmp_path: Path, arch: str = "dbnet_mv3_ppocrv3") -> Path:
     ],
 )
 def test_bad_sensitivity_table_is_refused(tmp_path: Path, content, message: str):
-    from slimocr.compress.prune.config import check_table, load_recipe
-    from slimocr.compress.prune.sensitivity import load_table
+    from slimocr.toolkit.compress.prune.config import check_table, load_recipe
+    from slimocr.toolkit.compress.prune.sensitivity import load_table
 
     path = tmp_path / "t.json"
     if content == "dir":
@@ -122,7 +122,7 @@ def test_bad_sensitivity_table_is_refused(tmp_path: Path, content, message: str)
 
 @needs_torch
 def test_sensitivity_table_of_another_model_is_refused(tmp_path: Path):
-    from slimocr.compress.prune.config import check_table, load_recipe
+    from slimocr.toolkit.compress.prune.config import check_table, load_recipe
 
     good = _hand_table(tmp_path)
     assert check_table(load_recipe(RECIPES / "prune_det.yaml", [f"sensitivity.table={good}"]))
@@ -164,7 +164,7 @@ def test_sensitivity_table_of_another_model_is_refused(tmp_path: Path):
     ],
 )
 def test_bad_prune_values_are_refused(override: str, message: str):
-    from slimocr.compress.prune.config import load_recipe
+    from slimocr.toolkit.compress.prune.config import load_recipe
 
     recipe = load_recipe(RECIPES / "prune_det.yaml", ["threads=1", "macs_input=[1, 3, 64, 64]"])
     assert recipe.threads == 1 and recipe.input_shape() == (1, 3, 64, 64)
@@ -194,7 +194,7 @@ def test_bad_prune_values_are_refused(override: str, message: str):
     ],
 )
 def test_bad_quant_values_are_refused(override: str, message: str):
-    from slimocr.compress.quant.recipe import load_quant_recipe, opset_range, train_config
+    from slimocr.toolkit.compress.quant.recipe import load_quant_recipe, opset_range, train_config
 
     path = RECIPES / "quant_det_pact.yaml"
     ok = load_quant_recipe(path, ["threads=1", "export.opset=13", "quant.pact_decay=0"])
@@ -209,9 +209,9 @@ def test_bad_quant_values_are_refused(override: str, message: str):
 @needs_torch
 @pytest.mark.parametrize("path", sorted(RECIPES.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_recipes_pass_the_checks(path: Path):
-    from slimocr.compress.prune.config import load_recipe
-    from slimocr.compress.quant.recipe import load_quant_recipe, train_config
-    from slimocr.train.config import load_config
+    from slimocr.toolkit.compress.prune.config import load_recipe
+    from slimocr.toolkit.compress.quant.recipe import load_quant_recipe, train_config
+    from slimocr.toolkit.train.config import load_config
 
     if path.name.startswith("prune"):
         load_recipe(path)

@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from slimocr.data import fonts
-from slimocr.data.synth import (
+from slimocr.errors import ConfigError
+from slimocr.toolkit.data import fonts
+from slimocr.toolkit.data.synth import (
     SynthConfig,
     _pools,
     make_det_image,
@@ -22,7 +23,6 @@ from slimocr.data.synth import (
     write_det_dataset,
     write_rec_dataset,
 )
-from slimocr.errors import ConfigError
 
 CLEAN = {"noise_prob": 0.0, "blur_prob": 0.0}
 

@@ -8,9 +8,13 @@ import onnxruntime as ort
 import pytest
 from onnx import helper, numpy_helper
 
-from slimocr.compress.quant.export import optimized_op_counts
-from slimocr.compress.quant.weight_only import quantize_weight, weight_only_file, weight_only_int8
 from slimocr.errors import ModelFileError
+from slimocr.toolkit.compress.quant.export import optimized_op_counts
+from slimocr.toolkit.compress.quant.weight_only import (
+    quantize_weight,
+    weight_only_file,
+    weight_only_int8,
+)
 
 
 def test_quantize_weight_per_channel_by_hand() -> None:

@@ -11,8 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from slimocr.errors import ConfigError, ModelFileError
-from slimocr.pretrained.official import sha256_file
-from slimocr.zoo.build import BUILTIN_RECIPES
+from slimocr.official import sha256_file
+from slimocr.toolkit.zoo.build import BUILTIN_RECIPES
 from slimocr.zoo.records import (
     FILES_DIR,
     RECORDS_JSON,
@@ -72,7 +72,7 @@ def test_tampered_file_is_refused(tmp_path: Path):
 
 
 def test_bench_numbers_go_into_the_records(tmp_path: Path):
-    from slimocr.zoo.build import record_bench_metrics
+    from slimocr.zoo.records import record_bench_metrics
 
     path = tmp_path / "records.json"
     shutil.copyfile(RECORDS_JSON, path)
@@ -106,7 +106,7 @@ def test_bench_default_pick_is_the_fastest_zoo_row_within_the_accuracy_bar_small
     tmp_path: Path,
 ):
     from slimocr.bench.table import default_pick, meets_accuracy_bar, to_markdown
-    from slimocr.zoo.build import record_bench_metrics
+    from slimocr.zoo.records import record_bench_metrics
 
     base = {
         "name": "slimocr-float",

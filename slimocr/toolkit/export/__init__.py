@@ -1,0 +1,1 @@
+"""ONNX export of the torch models (needs the ``slimocr[train]`` extra)."""

@@ -1,0 +1,60 @@
+"""Atomic, resumable checkpoints (loaded with ``weights_only=True``)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from slimocr.errors import ModelFileError
+from slimocr.toolkit.pretrained.weights import atomic_torch_save
+
+
+def rng_state() -> dict[str, Any]:
+    """Torch (CPU and CUDA) RNG states as tensors, so that ``weights_only`` loading accepts them."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def save_checkpoint(path: Path, **parts: Any) -> None:
+    """Write ``parts`` (state dicts, step, metrics) atomically: a kill never leaves half a file."""
+    atomic_torch_save(parts, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint safely; a corrupt file is a clear :class:`ModelFileError`."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets one line
+        raise ModelFileError(f"{path}: cannot load checkpoint ({exc.__class__.__name__})") from exc
+
+
+def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a state dict (or a checkpoint's ``model`` entry) into ``model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: weights file not found")
+    state = load_checkpoint(path)
+    state = state.get("model", state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFileError(f"{path}: weights do not fit the model ({first})") from exc

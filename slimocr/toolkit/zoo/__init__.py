@@ -1,0 +1,1 @@
+"""Rebuilding zoo models from their recipes (needs the ``slimocr[train]`` extra)."""
