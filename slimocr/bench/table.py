@@ -166,9 +166,7 @@ def run_bench(
         raise NotADirectoryError(f"{out_dir}: is a file, not an output folder")
     det_data, rec_data = data / "ic15_det_test", data / "ic15_rec_test"
     engines = {
-        r.name: OCR(
-            r.det, r.rec, threads=threads, rec_image_height=r.rec_height, reuse_memory=True
-        )
+        r.name: OCR(r.det, r.rec, threads=threads, rec_image_height=r.rec_height, reuse_memory=True)
         for r in rows
     }
     accuracy = {
