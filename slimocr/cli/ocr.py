@@ -36,11 +36,22 @@ def ocr_cmd(
     ),
     cls: bool = typer.Option(False, "--cls", help="turn text lines found upside down"),
     word_boxes: bool = typer.Option(False, "--word-boxes", help="add each line's words + boxes"),
+    out: Path | None = typer.Option(
+        None, "--out", help="write results as JSON lines to this file, as they finish"
+    ),
+    workers: int = typer.Option(1, help="worker processes (threads default to cores/workers)"),
+    resume: bool = typer.Option(False, help="continue --out, skipping the images it holds"),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="folders: subfolders too"),
+    list_file: Path | None = typer.Option(
+        None, "--list", help="a text file listing images (one path a line)"
+    ),
 ) -> None:
     """Print every text line of each IMAGE with its box and confidence.
 
-    A folder stands for the image files in it (by name; not its subfolders). A bad image gets
-    one error line and a non-zero exit; the other images are still processed.
+    A folder stands for the image files in it (by name; not its subfolders unless --recursive).
+    A bad image gets one error line and a non-zero exit; the other images are still processed.
+    With --out, --workers, --recursive, --list or PDF files (the pdf extra), the images are
+    read by worker processes with a progress bar; --resume continues an --out file.
     """
     from slimocr.infer.pipeline import OCR
 
@@ -59,6 +70,18 @@ def ocr_cmd(
         "word_boxes": word_boxes,
         "reuse_memory": True,  # this process is the command's own
     }
+    if out or workers != 1 or resume or recursive or list_file or _has_pdf(images):
+        from slimocr.cli.ocr_batch import run_batch
+
+        if draw is not None:
+            fail("--draw reads one image at a time: leave out --out/--workers/--list", code=2)
+        if model is not None and "," in model:
+            det_model, rec_model = (p.strip() for p in model.split(",", 1))
+            model = None
+        if model is None:
+            options.update(det_model=det_model, rec_model=rec_model)
+        run_batch(images, out, workers, resume, recursive, list_file, as_json, model, options)
+        return
     with CliErrors():
         images, missing = expand_images(images)
         if draw is not None:
@@ -98,6 +121,10 @@ def ocr_cmd(
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def _has_pdf(paths: list[Path]) -> bool:
+    return any(p.suffix.lower() == ".pdf" for p in paths)
 
 
 def expand_images(paths: list[Path]) -> tuple[list[Path], list[str]]:

@@ -1,0 +1,101 @@
+"""A JSON lines results file that survives a crash: each line is flushed and fsynced as it is
+written, and a resumed run drops a partial last line and skips the sources already held.
+
+>>> with ResultsFile("out.jsonl", resume=True) as out:  # doctest: +SKIP
+...     todo = [s for s in sources if s not in out.done]
+...     out.write({"source": "a.png", "lines": []})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from slimocr.errors import ConfigError, OptionError
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def recover(path: Path) -> set[str]:
+    """The sources a results file holds, after cutting off a partial last line (one a
+    killed run may leave: the bytes after the last newline) in place.
+
+    Raises:
+        ConfigError: a complete line is not a JSON object with a ``source`` (not a file
+            that SlimOCR wrote).
+    """
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        os.truncate(path, end)  # one system call: the cut is whole or not made
+        _fsync_file(path)
+    done: set[str] = set()
+    for number, line in enumerate(data[:end].splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            done.add(record["source"])
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{path}:{number}: not a SlimOCR result line; cannot resume into this file"
+            ) from None
+    return done
+
+
+class ResultsFile:
+    """Append results to a JSON lines file, one object per line, each one durable once
+    :meth:`write` returns.
+
+    Args:
+        path: the file.
+        resume: continue an existing file (:func:`recover`); without it an existing non-empty
+            file is refused rather than overwritten.
+
+    Attributes:
+        done: the sources the file held when opened.
+
+    Raises:
+        OptionError: the file exists, holds results, and ``resume`` is off.
+        ConfigError: the file cannot be written, or (on resume) is not a results file.
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False) -> None:
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise ConfigError(f"{self.path}: is a folder, not a results file")
+        exists = self.path.is_file() and self.path.stat().st_size > 0
+        if exists and not resume:
+            raise OptionError(
+                f"{self.path}: already holds results; pass --resume (resume=True) to continue "
+                "it, or remove it"
+            )
+        self.done: set[str] = recover(self.path) if exists else set()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record and make it durable (flush + fsync)."""
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> ResultsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

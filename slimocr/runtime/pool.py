@@ -1,0 +1,216 @@
+"""Many images on one machine: worker processes, each with its own ONNX Runtime sessions.
+
+Each worker builds one :class:`~slimocr.infer.pipeline.OCR` when it starts and reads the
+sources it is handed; results come back as they finish (not in input order). With
+``workers=1`` the images are read in the calling process. By default the CPU's cores are
+shared out: ``threads = cores // workers`` per worker, so ``workers × threads <= cores``.
+
+>>> for source, result in ocr_many(["a.png", "b.png"], workers=2):  # doctest: +SKIP
+...     print(source, result.text)
+>>> ocr_to_jsonl(["scans/"], "results.jsonl", workers=2, resume=True)  # doctest: +SKIP
+RunSummary(total=120, skipped=40, done=80, failed=[], elapsed_s=31.2)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimocr.errors import OptionError, SlimOCRError
+from slimocr.infer.results import OCRResult
+from slimocr.runtime.jsonl import ResultsFile
+from slimocr.runtime.sources import collect_sources, load_source
+
+Outcome = OCRResult | SlimOCRError
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, threads: int | None) -> int:
+    """``threads`` if given, else the cores shared out among the workers (at least 1)."""
+    if workers < 1:
+        raise OptionError(f"workers must be >= 1, got {workers}")
+    return threads if threads is not None else max(1, available_cores() // workers)
+
+
+def build_ocr(pipeline: str | None, options: dict[str, Any]):  # noqa: ANN201
+    """An :class:`OCR` from a pipeline name (or None: ``det_model`` / ``rec_model`` in
+    ``options``) and the other keyword options."""
+    from slimocr.infer.pipeline import OCR
+
+    if pipeline is None:
+        return OCR(**options)
+    return OCR.from_pipeline(pipeline, **options)
+
+
+def read_one(ocr, source: str) -> Outcome:  # noqa: ANN001
+    """One source's result, or the input error it raised (named after the source)."""
+    try:
+        result = ocr(load_source(source))
+    except SlimOCRError as exc:
+        return exc
+    result.source = source
+    return result
+
+
+# ---- worker side: one OCR per process, built by the pool's initializer --------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(pipeline: str | None, options: dict[str, Any]) -> None:
+    from slimocr.infer.memory import keep_freed_memory
+
+    keep_freed_memory()  # the worker process is ours
+    try:
+        _WORKER["ocr"] = build_ocr(pipeline, options)
+    except SlimOCRError as exc:  # reported by the first task, then the run stops
+        _WORKER["setup_error"] = exc
+
+
+def _work(source: str) -> tuple[str, Outcome]:
+    if "setup_error" in _WORKER:
+        raise _WORKER["setup_error"]
+    return source, read_one(_WORKER["ocr"], source)
+
+
+def ocr_many(
+    sources: Iterable[str],
+    workers: int = 1,
+    threads: int | None = None,
+    pipeline: str | None = None,
+    **options: Any,
+) -> Iterator[tuple[str, Outcome]]:
+    """Read many sources (paths or ``FILE.pdf#page=N``), yielding results as they finish.
+
+    Args:
+        sources: the sources (:func:`~slimocr.runtime.sources.collect_sources` expands
+            folders, lists and PDFs).
+        workers: processes; 1 reads in this process.
+        threads: ONNX Runtime threads per model and worker (None: cores // workers).
+        pipeline: a pipeline name for :meth:`OCR.from_pipeline`, else the models come from
+            ``options`` (``det_model``, ``rec_model``).
+        **options: the other :class:`~slimocr.infer.pipeline.OCR` options.
+
+    Yields:
+        ``(source, result)``; ``result`` is an :class:`OCRResult` or the input error
+        (:class:`SlimOCRError`) of that source.
+
+    Raises:
+        SlimOCRError: the OCR cannot be built (a model or option error), before any result.
+    """
+    options = {**options, "threads": threads_per_worker(workers, threads)}
+    todo = iter(sources)
+    if workers == 1:
+        ocr = build_ocr(pipeline, options)
+        for source in todo:
+            yield source, read_one(ocr, source)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork after ONNX Runtime's threads
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, options)
+    ) as pool:
+        pending: set[Future] = set()
+        for source in todo:
+            pending.add(pool.submit(_work, source))
+            if len(pending) >= 2 * workers:  # a short queue: results stream, memory stays flat
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+
+
+@dataclass
+class RunSummary:
+    """What a run to a results file did.
+
+    Attributes:
+        total: sources found.
+        skipped: sources the results file already held (resume).
+        done: results written by this run.
+        failed: ``(source, message)`` of the sources that raised an input error (not written;
+            a resumed run tries them again).
+        elapsed_s: wall time of the reading, model loading included.
+    """
+
+    total: int
+    skipped: int
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def ocr_to_jsonl(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    workers: int = 1,
+    resume: bool = False,
+    recursive: bool = False,
+    list_file: str | Path | None = None,
+    progress: bool = False,
+    on_result: Any = None,
+    threads: int | None = None,
+    pipeline: str | None = None,
+    **options: Any,
+) -> RunSummary:
+    """Read images, folders, lists and PDFs into a JSON lines file, one result per line as
+    :meth:`OCRResult.to_dict` gives it, each line durable once written.
+
+    With ``resume`` a file left by an earlier run (even one killed mid-write) is continued:
+    its partial last line is cut, the sources it holds are skipped, and nothing is written
+    twice. Sources that failed are reported in the summary, not written, so a resumed run
+    tries them again.
+
+    Args:
+        inputs: image files, PDF files, folders.
+        out: the JSON lines file.
+        workers, threads, pipeline, options: as for :func:`ocr_many`.
+        resume: continue ``out`` (else an existing non-empty ``out`` is refused).
+        recursive, list_file: as for :func:`collect_sources`.
+        progress: show a progress bar (images/s) on stderr.
+        on_result: called with each ``(source, result)`` as it arrives (e.g. to print it).
+
+    Raises:
+        OptionError: ``out`` holds results and ``resume`` is off; a bad option.
+        SlimOCRError: the OCR cannot be built; an input gives no source (the summary lists
+            per-image failures instead).
+    """
+    start = time.perf_counter()
+    sources, problems = collect_sources(inputs, recursive=recursive, list_file=list_file)
+    with ResultsFile(out, resume=resume) as results:
+        todo = [s for s in sources if s not in results.done]
+        summary = RunSummary(total=len(sources), skipped=len(sources) - len(todo))
+        summary.failed += [("", p) for p in problems]
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="img", disable=not progress, dynamic_ncols=True)
+        with bar:
+            for source, result in ocr_many(todo, workers, threads, pipeline, **options):
+                if isinstance(result, SlimOCRError):
+                    summary.failed.append((source, str(result)))
+                else:
+                    results.write(result.to_dict())
+                    summary.done += 1
+                if on_result is not None:
+                    on_result(source, result)
+                bar.update(1)
+    summary.elapsed_s = time.perf_counter() - start
+    return summary
