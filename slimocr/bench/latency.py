@@ -71,8 +71,14 @@ def per_unit_median(samples: Sequence[tuple[float, int]]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+# The x86 flags that decide what int8 gains: VNNI (AVX-512 or AVX) multiplies u8×s8 without the
+# int16 saturation of plain AVX2; AMX adds tile matrix units (ONNX Runtime's int8 GEMMs use them).
+INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+
+
 def machine_info() -> dict[str, Any]:
-    """CPU model, logical CPU count and library versions, for every reported timing."""
+    """CPU model and the int8-relevant flags it has (:data:`INT8_FLAGS`; None where unknown:
+    not x86 Linux), logical CPU count and library versions, for every reported timing."""
     import os
     import platform
     from pathlib import Path
@@ -87,8 +93,12 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    from slimocr.infer.session import cpu_flags
+
+    flags = cpu_flags()
     return {
         "cpu": cpu,
+        "cpu_flags": None if flags is None else [f for f in INT8_FLAGS if f in flags],
         "logical_cpus": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),

@@ -12,19 +12,25 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 
-from slimocr.bench.latency import machine_info, time_rows
+from slimocr.bench.latency import INT8_FLAGS, machine_info, time_rows
 from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.infer.pipeline import OCR
 from slimocr.infer.session import cpu_flags, nchwc_block
 from slimocr.official import sha256_file
-from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
+from slimocr.zoo.registry import (
+    PEER_PIPELINES,
+    SETTING_FIELDS,
+    PipelineSpec,
+    resolve_model,
+    with_reference_settings,
+)
 
 BASELINE = "slimocr-float"
 DET_BAR_POINTS = 0.5  # det hmean, points of percent below the float pair
@@ -39,39 +45,55 @@ class BenchRow:
         name: row name.
         det: detector (zoo / official / peer name or path).
         rec: recognizer.
-        rec_height: recognizer input height when the file does not fix it (PP-OCRv4: 48).
         group: ``zoo`` (ours) or ``peer``.
         note: a few words for the table.
         reference: the row its speed-up, compression and accuracy bar are measured against
             (None: :data:`BASELINE`, the float v3/v2 pair; the PP-OCRv6 rows name float
             v6-small).
         not_default: why the default pick passes this row over (empty: a candidate).
+        settings: the pipeline's own pre/post-processing settings, by
+            :class:`~slimocr.zoo.registry.PipelineSpec` field (``det_limit_side_len``,
+            ``det_thresh``, ``rec_height``, …); the others are the OCR defaults.
     """
 
     name: str
     det: str
     rec: str
-    rec_height: int | None = None
     group: str = "zoo"
     note: str = ""
     reference: str | None = None
     not_default: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec, group: str) -> BenchRow:
+        """The row of a zoo or peer pipeline, with the settings it runs with (a zoo pipeline
+        measured against a peer inherits the peer's where it sets none)."""
+        spec = with_reference_settings(spec)
+        return cls(
+            spec.name,
+            spec.det,
+            spec.rec,
+            group,
+            spec.note,
+            spec.reference,
+            spec.not_default,
+            spec.settings(),
+        )
+
+    def ocr_kwargs(self) -> dict[str, Any]:
+        """:attr:`settings` as :class:`~slimocr.infer.pipeline.OCR` keyword arguments."""
+        return {SETTING_FIELDS[k]: v for k, v in self.settings.items()}
 
 
-PEERS: tuple[BenchRow, ...] = tuple(
-    BenchRow(p.name, p.det, p.rec, p.rec_height, "peer", p.note, p.reference)
-    for p in PEER_PIPELINES
-)
+PEERS: tuple[BenchRow, ...] = tuple(BenchRow.from_spec(p, "peer") for p in PEER_PIPELINES)
 
 
 def zoo_rows() -> list[BenchRow]:
     """The pipelines listed in the zoo's records file."""
     from slimocr.zoo.records import load_pipelines
 
-    return [
-        BenchRow(p.name, p.det, p.rec, p.rec_height, "zoo", p.note, p.reference, p.not_default)
-        for p in load_pipelines()
-    ]
+    return [BenchRow.from_spec(p, "zoo") for p in load_pipelines()]
 
 
 def _cached(path: Path, compute: Any) -> dict[str, Any]:
@@ -81,6 +103,14 @@ def _cached(path: Path, compute: Any) -> dict[str, Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _det_settings_key(engine: OCR) -> str:
+    """The detector settings in a cache key: empty at the OCR defaults (960 max, 0.3 / 0.6 /
+    1.5; the key the earlier caches used), else each value."""
+    pre, post = engine.detector.preprocess, engine.detector.postprocess
+    values = (pre.limit_side_len, pre.limit_type, post.thresh, post.box_thresh, post.unclip_ratio)
+    return "" if values == (960, "max", 0.3, 0.6, 1.5) else "-" + "-".join(map(str, values))
 
 
 def _accuracy(
@@ -95,7 +125,7 @@ def _accuracy(
     pad = f"-pad{nchwc_block(cpu_flags())}"  # the block size decides the rewrite
     det_lay = pad if engine.detector.session.layout_rewritten else ""
     rec_lay = pad if engine.recognizer.session.layout_rewritten else ""
-    det_key = f"{sha256_file(det_path)[:16]}-{limit}{det_lay}"
+    det_key = f"{sha256_file(det_path)[:16]}-{limit}{det_lay}{_det_settings_key(engine)}"
     rec_key = f"{sha256_file(rec_path)[:16]}-h{engine.recognizer.image_height}-{limit}{rec_lay}"
 
     def detect(img):  # noqa: ANN001, ANN202
@@ -166,7 +196,7 @@ def run_bench(
         raise NotADirectoryError(f"{out_dir}: is a file, not an output folder")
     det_data, rec_data = data / "ic15_det_test", data / "ic15_rec_test"
     engines = {
-        r.name: OCR(r.det, r.rec, threads=threads, rec_image_height=r.rec_height, reuse_memory=True)
+        r.name: OCR(r.det, r.rec, threads=threads, reuse_memory=True, **r.ocr_kwargs())
         for r in rows
     }
     accuracy = {
@@ -231,7 +261,8 @@ def run_bench(
             "timing_crops": len(crops),
             "repeats": repeats,
             "limit": limit,
-            "det": "limit 960 max, thresh 0.3, box_thresh 0.6, unclip 1.5",
+            "det": "limit 960 max, thresh 0.3, box_thresh 0.6, unclip 1.5 unless the row's "
+            "settings say otherwise",
             "rec": "batches of 6 sorted by width, min width 320",
         },
         "rows": results,
@@ -300,19 +331,38 @@ def default_pick(rows: list[dict[str, Any]]) -> dict[str, str] | None:
     return {"pipeline": best["name"], "det": best["det"], "rec": best["rec"]}
 
 
+def det_settings_text(settings: dict[str, Any]) -> str:
+    """A row's detector settings in a few characters: ``736 min, 0.2/0.4/1.4`` (resize limit
+    and type, binarization / box / unclip thresholds; OCR defaults where unset).
+
+    >>> det_settings_text({})
+    '960 max, 0.3/0.6/1.5'
+    """
+    s = settings
+    return (
+        f"{s.get('det_limit_side_len', 960)} {s.get('det_limit_type', 'max')}, "
+        f"{s.get('det_thresh', 0.3)}/{s.get('det_box_thresh', 0.6)}/"
+        f"{s.get('det_unclip_ratio', 1.5)}"
+    )
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The table as markdown, with the machine and settings stated."""
     m, s = report["machine"], report["settings"]
+    flags = m.get("cpu_flags")
+    flag_text = ""
+    if flags is not None:
+        flag_text = f" ({', '.join(flags) or 'none of ' + ', '.join(INT8_FLAGS)})"
     lines = [
-        f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, ONNX Runtime "
+        f"Machine: {m['cpu']}{flag_text}, {m['logical_cpus']} logical CPUs, ONNX Runtime "
         f"{m['onnxruntime']}, {s['threads']} threads. Latency: medians over {s['repeats']} "
         f"interleaved rounds of {s['timing_images']} IC15 test images (det, end to end) and "
         f"{s['timing_crops']} word crops in batches of 6 (rec); warm-up excluded. words/img: "
         "text lines the pipeline reads per timed image (its end-to-end time includes them).",
         "",
-        "| pipeline | det hmean | rec acc | det ms/img | rec ms/crop | e2e ms/img | words/img | "
-        "speed-up | size MB (det + rec) | compression | accuracy bar | against |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| pipeline | det settings | det hmean | rec acc | det ms/img | rec ms/crop | e2e ms/img | "
+        "words/img | speed-up | size MB (det + rec) | compression | accuracy bar | against |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for x in report["rows"]:
         sp = f"{x['speedup_e2e']:.2f}×" if x["speedup_e2e"] else "–"
@@ -321,7 +371,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         wpi = x.get("e2e_words_per_image")
         wpi = f"{wpi:.2f}" if wpi is not None else "–"
         lines.append(
-            f"| {x['name']} | {x['det_hmean']:.4f} | {100 * x['rec_acc']:.2f}% | "
+            f"| {x['name']} | {det_settings_text(x.get('settings') or {})} | "
+            f"{x['det_hmean']:.4f} | {100 * x['rec_acc']:.2f}% | "
             f"{x['det_ms']:.1f} | {x['rec_ms_per_crop']:.2f} | {x['e2e_ms']:.1f} | {wpi} | {sp} | "
             f"{x['size_mb']:.2f} ({x['det_mb']:.2f} + {x['rec_mb']:.2f}) | {cr} | {bar} | "
             f"{x.get('reference') or BASELINE} |"

@@ -41,15 +41,20 @@ def bench_cmd(
     if blocker is not None:
         fail(f"--out {out}: {blocker} is a file, not a folder", 2)
     from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
-    from slimocr.official import official_available
+    from slimocr.official import OFFICIAL_FILES, official_available
+    from slimocr.zoo.registry import OFFICIAL_NAMES
 
     all_rows = zoo_rows()
     for peer in PEERS if peers else ():
-        keys = {"rapidocr-ppocrv4-det": "ppocrv4_det", "rapidocr-ppocrv6s-det": "ppocrv6s_det"}
-        if official_available(keys[peer.det]):
+        key = OFFICIAL_NAMES[peer.det][1]
+        if all(official_available(OFFICIAL_NAMES[m][1]) for m in (peer.det, peer.rec)):
             all_rows.append(peer)
         else:
-            typer.echo(f"warning: skipping peer {peer.name}: its files are not installed", err=True)
+            typer.echo(
+                f"warning: skipping peer {peer.name}: its files are not installed "
+                f"({OFFICIAL_FILES[key].install_hint})",
+                err=True,
+            )
     if rows:
         wanted = [r.strip() for r in rows.split(",")]
         unknown = sorted(set(wanted) - {r.name for r in all_rows})

