@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from slimocr.errors import ConfigError
+from slimocr.inputs import path_kind
 
 
 def file_in_the_way(folder: str | Path) -> Path | None:
     """The existing file that keeps ``folder`` from being a folder (or being created as one):
     the first existing path among ``folder`` and its parents, when that is not a folder."""
     for path in (Path(folder), *Path(folder).parents):
-        if path.exists():
-            return None if path.is_dir() else path
+        kind = path_kind(path)
+        if kind != "missing":
+            return None if kind == "dir" else path
     return None
 
 
@@ -24,7 +26,7 @@ def out_file_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be written as an output file (it is a folder, or a folder on its
     way is an existing file), or None. For commands that check ``--out`` before their work."""
     path = Path(path)
-    if path.is_dir():
+    if path_kind(path) == "dir":
         return f"{path}: is a folder, not a file name"
     blocker = file_in_the_way(path.parent)
     return None if blocker is None else f"{path}: {blocker} is a file, not a folder"
@@ -38,7 +40,7 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     any error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    if path.is_dir():
+    if path_kind(path) == "dir":
         raise ConfigError(f"{path}: is a folder, not a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

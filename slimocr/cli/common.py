@@ -4,23 +4,84 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 
 from slimocr.errors import ConfigError, SlimOCRError
+from slimocr.inputs import printable
+
+
+def error(message: object) -> None:
+    """Print ``error: message`` on stderr as one line (control characters escaped)."""
+    typer.echo(f"error: {printable(message)}", err=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    error(message)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"warning: {message}", err=True)
+    typer.echo(f"warning: {printable(message)}", err=True)
+
+
+def _warning_line(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    """``warnings.showwarning`` for the command: one ``warning:`` line, no source echo."""
+    try:
+        warn(str(message))
+    except OSError:
+        pass
+
+
+def _stderr_line(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def guarded_run(run: Callable[[], object]) -> NoReturn:
+    """Run the command line so that its output faults are errors, not tracebacks or silence.
+
+    Warnings print as one ``warning:`` line. A closed standard output is refused before any
+    work (output would be lost with exit 0). A write to standard output that fails (a full
+    disk, an I/O error) gives one ``error:`` line and exit code 1, also when it surfaces only
+    at the final flush. (A reader that went away, ``EPIPE``, exits 1 quietly, as click does.)
+    """
+    warnings.showwarning = _warning_line
+    if sys.stdout is None:
+        _stderr_line("error: standard output is closed; nothing could be written")
+        sys.exit(1)
+    code: object = 0
+    try:
+        run()
+    except SystemExit as exc:
+        code = exc.code
+    except OSError as exc:  # click re-raises any failed write but EPIPE's
+        where = printable(exc.filename) if exc.filename else "standard output"
+        _stderr_line(f"error: {where}: cannot write ({exc.strerror or exc})")
+        code = 1
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _stderr_line(f"error: standard output: cannot write ({exc.strerror or exc})")
+        code = 1
+        try:  # the interpreter's own flush at exit would fail again, with a traceback
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+    except (ValueError, AttributeError):  # closed or replaced by click's EPIPE wrapper
+        pass
+    sys.exit(code)
 
 
 def require_torch(command: str) -> None:
@@ -40,10 +101,18 @@ def check_out_file(path: Path) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON; an unwritable path is a :class:`ConfigError` naming it."""
+    """Write ``data`` as JSON, whole or not at all (:func:`slimocr.files.atomic_write`); an
+    unwritable path is a :class:`ConfigError` naming it."""
+    from slimocr.files import atomic_write
+
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write(path, write)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -56,6 +125,6 @@ class CliErrors:
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
         if isinstance(exc, SlimOCRError):
-            typer.echo(f"error: {exc}", err=True)
+            error(exc)
             sys.exit(1)
         return False

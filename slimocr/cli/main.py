@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from slimocr.cli.bench import bench_cmd
+from slimocr.cli.common import guarded_run
 from slimocr.cli.evaluate import eval_app
 from slimocr.cli.lazy import LazyGroup
 from slimocr.cli.ocr import ocr_cmd
@@ -33,7 +34,15 @@ class _MainGroup(LazyGroup):
     )
 
 
-app = typer.Typer(
+class _App(typer.Typer):
+    """The command's Typer app, run with one-line warnings and output faults as errors
+    (:func:`slimocr.cli.common.guarded_run`) when the process calls it."""
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        guarded_run(lambda: super(_App, self).__call__(*args, **kwargs))
+
+
+app = _App(
     cls=_MainGroup,
     name="slimocr",
     help="Small, fast OCR models and the toolkit that makes them.",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail
+from slimocr.cli.common import CliErrors, error, fail
+from slimocr.inputs import path_kind, printable
 
 
 def ocr_cmd(
@@ -113,25 +114,26 @@ def ocr_cmd(
             engine = OCR.from_pipeline(model, **options)
     failures = len(missing)
     for message in missing:
-        typer.echo(f"error: {message}", err=True)
+        error(message)
+    drawn: set[Path] = set()
     for source, result in engine.ocr_many(images):
         if isinstance(result, Exception):
             failures += 1
-            typer.echo(f"error: {result}", err=True)
+            error(result)
             continue
         if as_json:
             typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
         else:
             ms = result.elapsed_ms.get("total", 0.0)
-            typer.echo(f"# {source}: {len(result.lines)} lines, {ms:.0f} ms")
+            typer.echo(f"# {printable(source)}: {len(result.lines)} lines, {ms:.0f} ms")
             for line in result.lines:
                 box = " ".join(f"{x:.0f},{y:.0f}" for x, y in line.box)
                 typer.echo(f"{line.score:.3f}\t{box}\t{line.text}")
         if draw is not None:
-            problem = _draw(Path(source), result, draw, single=len(images) == 1)
+            problem = _draw(Path(source), result, draw, single=len(images) == 1, taken=drawn)
             if problem:
                 failures += 1
-                typer.echo(f"error: {problem}", err=True)
+                error(problem)
     if failures:
         raise typer.Exit(1)
 
@@ -153,31 +155,42 @@ def expand_images(paths: list[Path]) -> tuple[list[Path], list[str]]:
     images: list[Path] = []
     problems: list[str] = []
     for path in paths:
-        if not path.is_dir():
-            images.append(path)
+        if path_kind(path) != "dir":
+            images.append(path)  # read (or refused, with its reason) as an image
             continue
-        found = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        try:
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and path_kind(p) == "file"
+            )
+        except OSError as exc:
+            problems.append(f"{path}: cannot list folder ({exc.strerror or exc})")
+            continue
         if not found:
             problems.append(f"{path}: folder holds no image file ({', '.join(IMAGE_SUFFIXES)})")
         images.extend(found)
     return images, problems
 
 
-def _draw_target(draw: Path, source: Path, single: bool) -> Path:
-    """One image and a name with a suffix (not an existing folder): that file; else a file
-    in the folder ``draw``."""
-    if single and draw.suffix and not draw.is_dir():
+def _draw_target(draw: Path, source: Path, single: bool, taken: set[Path]) -> Path:
+    """One image and a name with a suffix (not an existing folder): that file; else
+    ``<stem>_ocr.png`` in the folder ``draw``, or ``<stem>_ocr_2.png``, ... when an earlier
+    image of this call (same stem, another folder or suffix) took that name."""
+    if single and draw.suffix and path_kind(draw) != "dir":
         return draw
-    return draw / f"{source.stem}_ocr.png"
+    out, n = draw / f"{source.stem}_ocr.png", 1
+    while out in taken:
+        n += 1
+        out = draw / f"{source.stem}_ocr_{n}.png"
+    return out
 
 
 def _check_draw(draw: Path, single: bool) -> None:
     """Refuse a ``--draw`` target that cannot be written, before any work."""
     from slimocr.files import file_in_the_way
 
-    if single and draw.suffix and not draw.is_dir():
+    if single and draw.suffix and path_kind(draw) != "dir":
         if draw.suffix.lower() not in IMAGE_SUFFIXES:
             fail(f"--draw {draw}: not an image file name ({', '.join(IMAGE_SUFFIXES)})", code=2)
         folder = draw.parent
@@ -188,18 +201,36 @@ def _check_draw(draw: Path, single: bool) -> None:
         fail(f"--draw {draw}: {blocker} is a file, not a folder", code=2)
 
 
-def _draw(source: Path, result: object, draw: Path, single: bool) -> str | None:
-    """Write the drawn image; returns a problem line when it could not be written."""
+def _draw(source: Path, result: object, draw: Path, single: bool, taken: set[Path]) -> str | None:
+    """Write the drawn image whole or not at all (no partial file, no OpenCV log line);
+    returns a problem line when it could not be written."""
     import cv2
 
+    from slimocr.errors import SlimOCRError
+    from slimocr.files import atomic_write
     from slimocr.infer.draw import draw_result
     from slimocr.infer.image import load_image
 
-    canvas = draw_result(load_image(source), result)
-    out = _draw_target(draw, source, single)
+    out = _draw_target(draw, source, single, taken)
+    taken.add(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        written = cv2.imwrite(str(out), canvas)
-    except (OSError, cv2.error) as exc:
-        return f"{out}: cannot write the drawn image: {exc}"
-    return None if written else f"{out}: cannot write the drawn image"
+        canvas = draw_result(load_image(source), result)
+        ok, encoded = cv2.imencode(out.suffix.lower(), canvas)
+    except SlimOCRError as exc:
+        return f"{out}: cannot draw: {exc}"
+    except cv2.error as exc:
+        return f"{out}: cannot encode the drawn image ({exc.err})"
+    if not ok:
+        return f"{out}: cannot encode the drawn image"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(encoded.tobytes())
+
+    try:
+        atomic_write(out, write)
+    except SlimOCRError as exc:
+        return f"{exc} (the drawn image)"
+    except OSError as exc:
+        return f"{out}: cannot write the drawn image ({exc.strerror or exc})"
+    return None

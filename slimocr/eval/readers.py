@@ -11,6 +11,9 @@ if exactly one of them has it, that file is used. This is how ``images/word_1.pn
 ``ic15_rec_test/gt_space_separated.txt`` finds ``ch4_test_word_images_gt/word_1.png``.
 
 Files are read as UTF-8 with an optional BOM; CRLF line endings and blank lines are fine.
+The input policy of :mod:`slimocr.inputs` bounds them: a label file is a regular file of at
+most ``MAX_LABEL_BYTES``; a line longer than ``MAX_LABEL_LINE_CHARS``, a recognition label
+longer than ``MAX_REC_LABEL_CHARS`` or JSON nested deeper than ``MAX_JSON_DEPTH`` is a bad line.
 """
 
 from __future__ import annotations
@@ -25,6 +28,15 @@ from typing import Generic, Literal, TypeVar
 import numpy as np
 
 from slimocr.errors import LabelError
+from slimocr.inputs import (
+    MAX_JSON_DEPTH,
+    MAX_LABEL_BYTES,
+    MAX_LABEL_LINE_CHARS,
+    MAX_REC_LABEL_CHARS,
+    json_depth,
+    path_kind,
+    read_regular_file,
+)
 
 OnError = Literal["raise", "skip"]
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -83,12 +95,11 @@ class _Issues:
 
 def _read_lines(path: Path) -> list[tuple[int, str]]:
     """Return ``(line_number, text)`` for the non-blank lines of a UTF-8 (BOM optional) file."""
+    data = read_regular_file(path, "label", MAX_LABEL_BYTES, LabelError)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise LabelError(f"{path}: cannot read label file ({exc})") from exc
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LabelError(f"{path}: not UTF-8 text ({exc})") from exc
+        raise LabelError(f"{path}: not UTF-8 text ({exc})") from None
     out = []
     for lineno, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r").lstrip("\ufeff")
@@ -126,9 +137,10 @@ class _PathResolver:
         """Return ``(path, "")`` when found, else ``(None, reason)``."""
         path = Path(rel)
         if path.is_absolute():
-            return (path, "") if path.is_file() else (None, f"image file not found: {path}")
+            found = path_kind(path) == "file"
+            return (path, "") if found else (None, f"image file not found: {path}")
         direct = self.base / path
-        if direct.is_file():
+        if path_kind(direct) == "file":
             return direct, ""
         hits = [sub / path.name for sub, names in self._image_subdirs() if path.name in names]
         if len(hits) == 1:
@@ -217,6 +229,10 @@ def read_icdar_gt_dir(
 
 
 def _split_path_label(line: str, sep: str, where: str, issues: _Issues) -> tuple[str, str] | None:
+    if len(line) > MAX_LABEL_LINE_CHARS:
+        n = len(line)
+        issues.report(where, f"line too long ({n} characters; limit {MAX_LABEL_LINE_CHARS})")
+        return None
     if sep not in line:
         name = "a tab" if sep == "\t" else "a space"
         issues.report(where, f"expected 'path{sep}label' separated by {name}, got {line!r}")
@@ -281,10 +297,17 @@ def read_paddle_det_labels(
         if split is None:
             continue
         rel, payload = split
+        depth = json_depth(payload)
+        if depth > MAX_JSON_DEPTH:
+            issues.report(where, f"JSON nested {depth} deep (limit {MAX_JSON_DEPTH})")
+            continue
         try:
             boxes = json.loads(payload)
         except json.JSONDecodeError as exc:
             issues.report(where, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            issues.report(where, "JSON nested too deeply")
             continue
         sample = _read_det_boxes(boxes, where, issues)
         if sample is None:
@@ -310,6 +333,10 @@ def _read_rec(
         where = f"{label_file}:{lineno}"
         split = _split_path_label(line, sep, where, issues)
         if split is None:
+            continue
+        if len(split[1]) > MAX_REC_LABEL_CHARS:
+            n = len(split[1])
+            issues.report(where, f"label too long ({n} characters; limit {MAX_REC_LABEL_CHARS})")
             continue
         image, why = resolver.resolve(split[0])
         if image is None:
@@ -360,6 +387,8 @@ def read_crops_folder(dir: str | Path, on_error: OnError = "raise") -> SampleLis
 
 
 def _looks_like_paddle_det(label_file: Path) -> bool:
+    if path_kind(label_file) != "file":
+        return False
     try:
         with label_file.open(encoding="utf-8-sig") as f:
             for line in f:
@@ -397,9 +426,10 @@ def load_det_dataset(path: str | Path, on_error: OnError = "raise") -> SampleLis
         LabelError: nothing usable found, several candidate label files, or a bad label.
     """
     path = Path(path)
-    if path.is_file():
+    kind = path_kind(path)
+    if kind == "file":
         return read_paddle_det_labels(path, on_error=on_error)
-    if not path.is_dir():
+    if kind != "dir":
         raise LabelError(f"{path}: no such file or folder")
     layout = _find_icdar_layout(path)
     if layout is not None:
@@ -423,9 +453,10 @@ def load_rec_dataset(path: str | Path, on_error: OnError = "raise") -> SampleLis
         LabelError: nothing usable found, several ``rec_gt*.txt`` files, or a bad label.
     """
     path = Path(path)
-    if path.is_file():
+    kind = path_kind(path)
+    if kind == "file":
         return _read_rec_any(path, on_error)
-    if not path.is_dir():
+    if kind != "dir":
         raise LabelError(f"{path}: no such file or folder")
     preferred = path / "gt_space_separated.txt"
     if preferred.is_file():

@@ -1,7 +1,8 @@
 """Engine-agnostic evaluation loops: give them samples and a callable, get metrics and timings.
 
 The callables hide the model: ``detect(image_bgr) -> (boxes (N, K, 2), scores (N,))`` and
-``recognize([crop_bgr, ...]) -> [(text, score), ...]``. Images are read with ``cv2.imread`` (BGR).
+``recognize([crop_bgr, ...]) -> [(text, score), ...]``. Images are decoded as ``cv2.imread``
+does (BGR, EXIF orientation applied), under the input policy of :mod:`slimocr.inputs`.
 An image that cannot be read, or whose callable raises a :class:`~slimocr.errors.SlimOCRError`,
 is listed under ``"errors"`` and counted as no detections / an empty prediction; the loop goes on.
 Other exceptions are bugs and propagate.
@@ -32,7 +33,22 @@ RecognizeFn = Callable[[list[np.ndarray]], list[tuple[str, float]]]
 
 
 def _imread(path: Path) -> np.ndarray | None:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """``cv2.imread(path, IMREAD_COLOR)`` under the input policy: only a regular file of at
+    most :data:`~slimocr.inputs.MAX_IMAGE_BYTES` is read (None otherwise, as for a file that
+    does not decode), and the decoder's own lines on stderr are taken (the error that
+    :func:`read_error` gives names the file instead)."""
+    from slimocr.infer.image import check_image_header, decoder_says_truncated
+    from slimocr.inputs import MAX_IMAGE_BYTES, c_stderr_captured, read_regular_file
+
+    try:
+        data = read_regular_file(path, "image", MAX_IMAGE_BYTES, SlimOCRError)
+        check_image_header(str(path), data, min_side=1)  # a decompression bomb is refused undecoded
+    except SlimOCRError:
+        return None
+    with c_stderr_captured() as said:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoder_says_truncated(said.text):
+        return None
     return img if img is not None and img.size else None
 
 
@@ -60,9 +76,15 @@ def _timing(ms: list[float], unit: str, wall_s: float) -> dict[str, float | int]
 def _write_json(out: Path | str | None, report: dict[str, Any]) -> None:
     if out is None:
         return
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    from slimocr.files import atomic_write
+
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    atomic_write(out, write)
 
 
 def _as_polys(boxes: Any) -> list[np.ndarray]:

@@ -9,9 +9,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from slimocr.errors import OptionError
+from slimocr.errors import ModelFileError, OptionError
 from slimocr.infer.results import DetResult
 from slimocr.infer.session import OnnxSession, check_model_kind
+from slimocr.inputs import check_int
 from slimocr.postprocess.db import DBPostProcess
 
 _LIMIT_TYPES = ("max", "min", "resize_long")
@@ -52,8 +53,9 @@ class DetPreprocess:
     """
 
     def __init__(self, limit_side_len: int = 960, limit_type: str = "max") -> None:
-        if limit_type not in _LIMIT_TYPES:
+        if not isinstance(limit_type, str) or limit_type not in _LIMIT_TYPES:
             raise OptionError(f"limit_type must be one of {_LIMIT_TYPES}, got {limit_type!r}")
+        check_int("limit_side_len", limit_side_len)
         if limit_side_len <= 0:
             raise OptionError(f"limit_side_len must be positive, got {limit_side_len}")
         self.limit_side_len = limit_side_len
@@ -168,7 +170,13 @@ class TextDetector:
         t1 = time.perf_counter()
         out = self.session.run(x)
         t2 = time.perf_counter()
-        prob = np.asarray(out)[0, 0]
+        out = np.asarray(out)
+        if out.ndim != 4 or out.shape[:2] != (1, 1) or not np.issubdtype(out.dtype, np.floating):
+            raise ModelFileError(
+                f"{self.session.path}: gave {out.dtype} {out.shape} for a {x.shape} image; a "
+                "text detector gives a float 1×1×H×W probability map"
+            )
+        prob = out[0, 0]
         boxes, scores = self.postprocess(prob, src_h, src_w)
         t3 = time.perf_counter()
         elapsed = {

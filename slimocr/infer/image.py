@@ -11,8 +11,13 @@ wrong or hides, and then converts the pixels itself:
 * Grayscale and palette images become three equal channels.
 * The EXIF orientation of a JPEG is applied, as ``cv2.imread`` does.
 
-The header is read first with PIL, so a file that claims to be huge is refused before any pixel
-is decoded. Every failure is an :class:`~slimocr.errors.ImageReadError` whose one-line message
+Files are read under the input policy of :mod:`slimocr.inputs` (regular files only, at most
+:data:`~slimocr.inputs.MAX_IMAGE_BYTES`). The header is read first with PIL, so a file that
+claims to be huge is refused before any pixel is decoded. What the C decoders write on standard
+error is taken: a failed decode folds it into its error, and a JPEG whose data ends before the
+size its header declares ("premature end") is refused rather than read with a gray fill.
+Float arrays are read only with their range declared (``value_range``). Every failure is an
+:class:`~slimocr.errors.ImageReadError` whose one-line message
 starts with the path (or ``<bytes>`` / ``<array>``).
 """
 
@@ -27,6 +32,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from slimocr.errors import ImageReadError
+from slimocr.inputs import (
+    MAX_IMAGE_BYTES,
+    c_stderr_captured,
+    check_value_range,
+    float_pixels_to_uint8,
+    printable,
+    read_regular_file,
+)
 
 ImageSource = str | Path | bytes | np.ndarray
 
@@ -46,17 +59,7 @@ def _check_size(name: str, width: int, height: int, max_pixels: int, min_side: i
 
 
 def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise ImageReadError(f"{path}: image file not found")
-    if path.is_dir():
-        raise ImageReadError(f"{path}: is a directory, not an image file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    if not data:
-        raise ImageReadError(f"{path}: empty file")
-    return data
+    return read_regular_file(path, "image", MAX_IMAGE_BYTES, ImageReadError)
 
 
 def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
@@ -105,7 +108,9 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return img
 
 
-def _to_uint8(name: str, img: np.ndarray) -> np.ndarray:
+def _to_uint8(
+    name: str, img: np.ndarray, value_range: tuple[float, float] | None = (0.0, 1.0)
+) -> np.ndarray:
     if img.dtype == np.uint8:
         return img
     if img.dtype == np.uint16:
@@ -113,20 +118,24 @@ def _to_uint8(name: str, img: np.ndarray) -> np.ndarray:
     if img.dtype == np.bool_:
         return img.astype(np.uint8) * 255
     if np.issubdtype(img.dtype, np.floating):
-        # Floats are taken as 0..1 intensities (the usual convention for float images).
-        return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+        return float_pixels_to_uint8(name, img, value_range, ImageReadError)
     raise ImageReadError(f"{name}: unsupported pixel type {img.dtype}")
 
 
 def _composite_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha.astype(np.float32)[..., None] / 255.0
+    a = alpha.astype(np.float32) / 255.0
+    if color.ndim == 3:
+        a = a[..., None]
     out = color.astype(np.float32) * a + 255.0 * (1.0 - a)
     return np.round(out).astype(np.uint8)
 
 
-def _to_bgr(name: str, img: np.ndarray) -> np.ndarray:
-    """Convert a decoded OpenCV-order array (gray, gray+alpha, BGR, BGRA) to 3-channel BGR."""
-    img = _to_uint8(name, img)
+def _to_bgr(
+    name: str, img: np.ndarray, value_range: tuple[float, float] | None = (0.0, 1.0)
+) -> np.ndarray:
+    """Convert a decoded OpenCV-order array (gray, gray+alpha, BGR, BGRA) to 3-channel BGR;
+    float pixels are read in ``value_range``."""
+    img = _to_uint8(name, img, value_range)
     if img.ndim == 2:
         return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
     if img.ndim != 3:
@@ -144,22 +153,54 @@ def _to_bgr(name: str, img: np.ndarray) -> np.ndarray:
     raise ImageReadError(f"{name}: unsupported number of channels ({channels})")
 
 
-def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+def check_image_header(
+    name: str, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 2
+) -> tuple[str, int, int, int]:
+    """Identify encoded image bytes by their header alone and check their size.
+
+    Returns:
+        ``(format, width, height, EXIF orientation)``.
+
+    Raises:
+        ImageReadError: unknown format, corrupt header, or an image too small or too large.
+    """
     fmt, width, height, orientation = _probe_header(name, data)
     _check_size(name, width, height, max_pixels, min_side)
+    return fmt, width, height, orientation
+
+
+def decoder_says_truncated(lines: str) -> bool:
+    """Whether a decoder's captured stderr says the data ended early (libjpeg's "premature
+    end"; OpenCV then fills the rest with gray and reports success)."""
+    return "premature end" in lines.lower()
+
+
+def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
+    fmt, width, height, orientation = check_image_header(name, data, max_pixels, min_side)
     buf = np.frombuffer(data, dtype=np.uint8)
     # OpenCV's decoders log their own "[ WARN ]" line for a damaged file; the error below
     # names the file instead, so their log is silenced for this call.
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
-        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        with c_stderr_captured() as said:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
         raise ImageReadError(f"{name}: cannot decode {fmt} image ({exc.err})") from None
     finally:
         cv2.utils.logging.setLogLevel(level)
+    decoder = "; ".join(printable(line) for line in said.lines()[:3])
     if img is None:
-        raise ImageReadError(f"{name}: corrupt, truncated or unsupported {fmt} image data")
+        detail = f" ({decoder})" if decoder else ""
+        raise ImageReadError(f"{name}: corrupt, truncated or unsupported {fmt} image data{detail}")
+    if decoder_says_truncated(decoder):
+        raise ImageReadError(
+            f"{name}: truncated {fmt} image: its data ends before the {width}x{height} its "
+            f"header declares ({decoder})"
+        )
     img = _to_bgr(name, img)
     img = _apply_orientation(img, orientation)
     return np.ascontiguousarray(img)
@@ -167,17 +208,22 @@ def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarra
 
 def load_image(
     src: ImageSource,
-    max_pixels: int = 50_000_000,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = 2,
+    value_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Read an image into an H×W×3 uint8 BGR array.
 
     Args:
         src: a path, the encoded bytes of an image file, or an array. Arrays are taken as
-            OpenCV order (BGR / BGRA / gray); uint16 and float (0..1) arrays are scaled to uint8.
+            OpenCV order (BGR / BGRA / gray+alpha / gray); uint16 arrays are scaled to uint8.
+            A float array needs ``value_range``.
         max_pixels: refuse images with more pixels than this (checked on the header, before
             decoding). PIL's own decompression-bomb limit (about 179 M pixels) also applies.
         min_side: refuse images whose width or height is smaller than this.
+        value_range: the range of a float array's pixels, ``(0, 1)`` or ``(0, 255)``; a float
+            array without it, with NaN or infinite values, or with values outside it is
+            refused (never clipped). Float image *files* (TIFF) are read as 0..1.
 
     Returns:
         A C-contiguous H×W×3 uint8 array in BGR order.
@@ -191,7 +237,7 @@ def load_image(
         name = "<array>"
         if src.ndim not in (2, 3) or src.size == 0:
             raise ImageReadError(f"{name}: unsupported array shape {src.shape}")
-        img = _to_bgr(name, src)
+        img = _to_bgr(name, src, check_value_range(value_range))
         _check_size(name, img.shape[1], img.shape[0], max_pixels, min_side)
         return img
     if isinstance(src, (bytes, bytearray, memoryview)):
@@ -204,4 +250,6 @@ def load_image(
         path = Path(src)
         data = _read_bytes(path)
         return _decode(str(path), data, max_pixels, min_side)
-    raise ImageReadError(f"{src!r}: unsupported image source type {type(src).__name__}")
+    raise ImageReadError(
+        f"{printable(repr(src)[:80])}: unsupported image source type {type(src).__name__}"
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from slimocr.charset import charset_from_character, load_charset
-from slimocr.errors import ModelFileError, OptionError, SlimOCRError
+from slimocr.errors import ModelFileError, SlimOCRError
 from slimocr.infer.cls import TextClassifier
 from slimocr.infer.crop import crop_quad, is_vertical_crop, sorted_boxes
 from slimocr.infer.det import TextDetector
@@ -26,6 +26,13 @@ from slimocr.infer.rec import TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, RecResult, TextLine, Word
 from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
 from slimocr.infer.words import word_quads, word_spans
+from slimocr.inputs import (
+    check_bool,
+    check_charset_arg,
+    check_float,
+    check_int,
+    check_source_arg,
+)
 from slimocr.official import companion_charset, official_available, official_path
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
@@ -165,6 +172,7 @@ class OCR:
     and ONNX Runtime sessions run concurrently (each call uses ``threads`` threads per model).
 
     Raises:
+        OptionError: an argument of the wrong type or out of range (the message names it).
         ModelFileError: a model cannot be resolved or loaded, or no charset can be found.
         LabelError: the charset file is malformed.
     """
@@ -189,8 +197,15 @@ class OCR:
         orientation: bool = False,
         word_boxes: bool = False,
     ) -> None:
-        if not 0.0 <= drop_score <= 1.0:  # also refuses NaN
-            raise OptionError(f"drop_score must be in [0, 1], got {drop_score}")
+        check_source_arg("det_model", det_model)
+        check_source_arg("rec_model", rec_model)
+        check_charset_arg(charset)
+        check_float("drop_score", drop_score, 0.0, 1.0)
+        check_int("rec_image_height", rec_image_height, 8, 256, optional=True)
+        check_bool("reuse_memory", reuse_memory)
+        check_bool("rewrite_layout", rewrite_layout)
+        check_bool("orientation", orientation)
+        check_bool("word_boxes", word_boxes)
         check_threads(threads)
         if reuse_memory:
             keep_freed_memory()
@@ -237,11 +252,17 @@ class OCR:
         entry = resolve_pipeline(name)
         return cls(entry.det, entry.rec, **{**entry.ocr_kwargs(), **kwargs})  # type: ignore[arg-type]
 
-    def __call__(self, image: ImageInput) -> OCRResult:
+    def __call__(
+        self, image: ImageInput, value_range: tuple[float, float] | None = None
+    ) -> OCRResult:
         """Read all the text lines of one image.
 
         Args:
-            image: a path, encoded image bytes, or an H×W×3 uint8 BGR array.
+            image: a path, encoded image bytes, or an array in OpenCV order (H×W×3 BGR,
+                H×W×4 BGRA, H×W×2 gray + alpha, H×W gray); uint8 or uint16 as they are.
+            value_range: for a float array only, the range of its pixels: ``(0, 1)`` or
+                ``(0, 255)``. A float array without it, with NaN/inf, or with values outside
+                it is refused (:mod:`slimocr.inputs`), never clipped.
 
         Returns:
             An :class:`OCRResult` with the lines in reading order (score >= ``drop_score``) and
@@ -250,9 +271,10 @@ class OCR:
 
         Raises:
             ImageReadError: the image cannot be read.
+            OptionError: ``value_range`` is not one of the two ranges.
         """
         t0 = time.perf_counter()
-        img = load_image(image)
+        img = load_image(image, value_range=value_range)
         t1 = time.perf_counter()
         det = self.detector(img)
         t2 = time.perf_counter()

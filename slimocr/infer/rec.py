@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from slimocr.charset import charset_from_json
-from slimocr.errors import LabelError, ModelFileError, OptionError
+from slimocr.errors import LabelError, ModelFileError
 from slimocr.infer.results import RecResult
 from slimocr.infer.session import OnnxSession, check_model_kind
+from slimocr.inputs import MAX_CROP_RATIO, check_int
 from slimocr.postprocess.ctc import ctc_greedy_decode
 
 
@@ -32,6 +33,12 @@ def charset_from_metadata(session: OnnxSession) -> list[str]:
         return charset_from_json(text)
     except (LabelError, ValueError) as exc:
         raise ModelFileError(f"{session.path}: invalid 'charset' metadata ({exc})") from None
+
+
+MAX_REC_BATCH = 1024
+"""The most crops a recognizer call batches together."""
+MAX_REC_HEIGHT = 256
+"""The largest recognizer input height accepted (PP-OCR recognizers use 32 or 48)."""
 
 
 def _static_dim(value: object) -> int | None:
@@ -91,8 +98,9 @@ class TextRecognizer:
         image_height: int = 32,
         image_width: int = 320,
     ) -> None:
-        if batch_size < 1:
-            raise OptionError(f"batch_size must be >= 1, got {batch_size}")
+        check_int("batch_size", batch_size, 1, MAX_REC_BATCH)
+        check_int("image_height", image_height, 8, MAX_REC_HEIGHT)
+        check_int("image_width", image_width, 1, MAX_REC_HEIGHT * int(MAX_CROP_RATIO))
         self.session = model if isinstance(model, OnnxSession) else OnnxSession(model, threads)
         check_model_kind(self.session, "rec")
         self.charset: list[str] = (
@@ -129,11 +137,13 @@ class TextRecognizer:
 
         Crops are sorted by aspect ratio and batched ``batch_size`` at a time; each batch is
         as wide as ``int(image_height * max_wh_ratio)`` where ``max_wh_ratio`` is the largest
-        of ``image_width / image_height`` and the batch's width/height ratios.
+        of ``image_width / image_height`` and the batch's width/height ratios. A ratio is
+        capped at :data:`~slimocr.inputs.MAX_CROP_RATIO` (a longer crop is squeezed to it), so
+        no batch is wider than ``image_height * MAX_CROP_RATIO`` pixels however thin a crop.
         """
         pre = infer = post = 0.0
         results: list[RecResult | None] = [None] * len(crops)
-        ratios = np.array([c.shape[1] / float(c.shape[0]) for c in crops])
+        ratios = np.array([min(c.shape[1] / float(c.shape[0]), MAX_CROP_RATIO) for c in crops])
         order = np.argsort(ratios)
         for start in range(0, len(crops), self.batch_size):
             t0 = time.perf_counter()
@@ -147,6 +157,11 @@ class TextRecognizer:
             t1 = time.perf_counter()
             probs = self.session.run(batch)
             t2 = time.perf_counter()
+            if probs.ndim != 3 or probs.shape[0] != len(idx):
+                raise ModelFileError(
+                    f"{self.session.path}: gave shape {probs.shape} for {len(idx)} crops; a "
+                    "text recognizer gives N×T×classes"
+                )
             self._check_classes(probs.shape[2])
             for i, (text, score) in zip(idx, ctc_greedy_decode(probs, self.charset), strict=True):
                 results[int(i)] = RecResult(text=text, score=score)

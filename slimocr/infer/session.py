@@ -12,6 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from slimocr.errors import ModelFileError, OptionError
+from slimocr.inputs import MAX_MODEL_BYTES, check_int, regular_file_size
 
 
 def _one_line(exc: BaseException) -> str:
@@ -149,26 +150,53 @@ THREADS_RANGE = f"in [0, {MAX_THREADS}] (0: ONNX Runtime's default)"
 def check_threads(threads: int | None) -> None:
     """Refuse a thread count ONNX Runtime cannot use: negative, or absurdly large (creating
     100000 worker threads takes minutes before the first run)."""
+    check_int("threads", threads, optional=True)
     if threads is not None and not 0 <= threads <= MAX_THREADS:
         raise OptionError(f"threads must be {THREADS_RANGE}, got {threads}")
 
 
+_FLOAT = "tensor(float)"
+
+
 def check_model_kind(session: OnnxSession, kind: str) -> None:
-    """Refuse a detector where a recognizer is expected and vice versa: by the file's ``kind``
-    metadata (SlimOCR's files), else by the rank of its first output (a DB detector's is
-    N×1×H×W, a CTC recognizer's N×T×classes)."""
+    """Refuse a model whose signature is not that of its kind, before it is used.
+
+    A detector takes a float32 N×3×H×W image and gives a float32 N×1×H×W probability map; a
+    recognizer takes a float32 N×3×H×W crop batch and gives float32 N×T×classes. A file's
+    ``kind`` metadata (SlimOCR's files) must name the expected kind; then the input's dtype,
+    rank and channels and the output's dtype, rank (and a detector's channels, where the
+    file fixes them) are checked. Dimensions a file leaves dynamic are checked on each run.
+    """
     declared = session.metadata.get("kind")
     other = {"det": "rec", "rec": "det"}[kind]
     words = {"det": "a text detector", "rec": "a text recognizer"}
-    if declared in ("det", "rec"):
-        if declared != kind:
-            raise ModelFileError(f"{session.path}: is {words[declared]}, expected {words[kind]}")
-        return
-    rank = len(session.output_shape)
-    if rank and rank != {"det": 4, "rec": 3}[kind]:
+    if declared in ("det", "rec") and declared != kind:
+        raise ModelFileError(f"{session.path}: is {words[declared]}, expected {words[kind]}")
+    in_shape, out_shape = session.input_shape, session.output_shape
+    channels = in_shape[1] if len(in_shape) == 4 else None
+    if (
+        session.input_type != _FLOAT
+        or len(in_shape) != 4
+        or (isinstance(channels, int) and channels != 3)
+    ):
+        raise ModelFileError(
+            f"{session.path}: takes {session.input_type} of shape {in_shape}, not float32 "
+            f"N×3×H×W, so it is not {words[kind]}"
+        )
+    rank = len(out_shape)
+    if rank != {"det": 4, "rec": 3}[kind]:
         raise ModelFileError(
             f"{session.path}: its output has rank {rank}, so it is not {words[kind]} "
             f"(maybe {words[other]}?)"
+        )
+    if session.output_type != _FLOAT:
+        raise ModelFileError(
+            f"{session.path}: gives {session.output_type}, not float32, so it is not {words[kind]}"
+        )
+    if kind == "det" and isinstance(out_shape[1], int) and out_shape[1] != 1:
+        raise ModelFileError(
+            f"{session.path}: its output has {out_shape[1]} channels (shape {out_shape}); a "
+            "text detector gives one probability map (N×1×H×W)"
         )
 
 
@@ -206,11 +234,8 @@ class OnnxSession:
         providers: list[str] | None = None,
     ) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise ModelFileError(f"{self.path}: model file not found")
-        if self.path.is_dir():
-            raise ModelFileError(f"{self.path}: is a directory, not an ONNX model file")
         check_threads(threads)
+        regular_file_size(self.path, "model", MAX_MODEL_BYTES, ModelFileError)
         #: the ONNX Runtime providers asked for, preferred first (:mod:`slimocr.infer.providers`)
         self.providers: list[str] = list(providers or ["CPUExecutionProvider"])
         on_cpu = self.providers[0] == "CPUExecutionProvider"
@@ -251,9 +276,11 @@ class OnnxSession:
         if not inputs or not outputs:
             raise ModelFileError(f"{self.path}: model has no inputs or no outputs")
         self.input_name: str = inputs[0].name
-        self.input_shape: list[int | str | None] = list(inputs[0].shape)
+        self.input_shape: list[int | str | None] = list(inputs[0].shape or [])
+        self.input_type: str = inputs[0].type
         self.output_name: str = outputs[0].name
-        self.output_shape: list[int | str | None] = list(outputs[0].shape)
+        self.output_shape: list[int | str | None] = list(outputs[0].shape or [])
+        self.output_type: str = outputs[0].type
         meta = self._session.get_modelmeta()
         self.metadata: dict[str, str] = dict(meta.custom_metadata_map or {})
         risk = int8_saturation_risk(self.metadata, cpu_flags())
@@ -261,8 +288,19 @@ class OnnxSession:
             warnings.warn(f"{self.path}: {risk}", RuntimeWarning, stacklevel=2)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Run the model on one input tensor and return its first output."""
-        return self._session.run([self.output_name], {self.input_name: x})[0]
+        """Run the model on one input tensor and return its first output.
+
+        Raises:
+            ModelFileError: ONNX Runtime failed on the input (a model that does not fit the
+                pipeline's input, or an allocation failure); the message names the file.
+        """
+        try:
+            return self._session.run([self.output_name], {self.input_name: x})[0]
+        except (MemoryError, Exception) as exc:  # pybind11 raises several exception types
+            raise ModelFileError(
+                f"{self.path}: inference failed on a {'×'.join(map(str, x.shape))} input: "
+                f"{_one_line(exc)}"
+            ) from None
 
     def __repr__(self) -> str:
         return f"OnnxSession({str(self.path)!r}, input={self.input_name}{self.input_shape})"

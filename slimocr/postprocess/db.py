@@ -33,6 +33,7 @@ import pyclipper
 from shapely.geometry import Polygon
 
 from slimocr.errors import OptionError
+from slimocr.inputs import check_bool, check_float, check_int
 
 _SCORE_MODES = ("fast", "slow")
 
@@ -206,13 +207,16 @@ class DBPostProcess:
         score_mode: str = "fast",
         min_size: int = 3,
     ) -> None:
-        if score_mode not in _SCORE_MODES:
+        if not isinstance(score_mode, str) or score_mode not in _SCORE_MODES:
             raise OptionError(f"score_mode must be one of {_SCORE_MODES}, got {score_mode!r}")
         for name, value in (("thresh", thresh), ("box_thresh", box_thresh)):
-            if not 0.0 <= value <= 1.0:  # also refuses NaN
-                raise OptionError(f"{name} must be in [0, 1], got {value}")
+            check_float(name, value, 0.0, 1.0)
+        check_float("unclip_ratio", unclip_ratio)
         if not unclip_ratio > 0.0 or math.isinf(unclip_ratio):
             raise OptionError(f"unclip_ratio must be a positive number, got {unclip_ratio}")
+        check_int("max_candidates", max_candidates)
+        check_int("min_size", min_size)
+        check_bool("use_dilation", use_dilation)
         if max_candidates < 0 or min_size < 0:
             raise OptionError(
                 f"max_candidates and min_size must be >= 0, got {max_candidates}, {min_size}"

@@ -83,27 +83,50 @@ def _tiny_identity_model(path: Path, metadata: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
+def _tiny_rec_model(path: Path, metadata: dict[str, str]) -> None:
+    """A recognizer-shaped model: N×3×32×W in, N×W×3 out (the mean over the height)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "W", 3])
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["m"], axes=[2], keepdims=0),
+        helper.make_node("Transpose", ["m"], ["y"], perm=[0, 2, 1]),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
 def test_metadata_and_charset(tmp_path: Path) -> None:
     from slimocr.infer.rec import TextRecognizer
 
     with_charset = tmp_path / "with.onnx"
-    # kind "rec": the identity model's 4-D output would otherwise read as a detector's
-    _tiny_identity_model(with_charset, {"kind": "rec", "charset": json.dumps(["a", "b", "é"])})
+    _tiny_rec_model(with_charset, {"kind": "rec", "charset": json.dumps(["a", "é"])})
     session = OnnxSession(with_charset, threads=1)
     assert session.input_name == "x"
-    assert json.loads(session.metadata["charset"]) == ["a", "b", "é"]
+    assert json.loads(session.metadata["charset"]) == ["a", "é"]
     x = np.ones((2, 3, 32, 40), dtype=np.float32)
-    assert np.array_equal(session.run(x), x)
-    assert TextRecognizer(session).charset == ["a", "b", "é"]
+    assert np.array_equal(session.run(x), np.ones((2, 40, 3), dtype=np.float32))
+    assert TextRecognizer(session).charset == ["a", "é"]
+    identity = tmp_path / "identity.onnx"
+    _tiny_identity_model(identity, {"kind": "rec"})  # a 4-D output is no recognizer's
+    with pytest.raises(ModelFileError, match="rank 4, so it is not a text recognizer"):
+        TextRecognizer(identity, charset=["a", "b"])
 
     without = tmp_path / "without.onnx"
-    _tiny_identity_model(without, {"kind": "rec"})
+    _tiny_rec_model(without, {"kind": "rec"})
     with pytest.raises(ModelFileError, match="charset"):
         TextRecognizer(without)
-    assert TextRecognizer(without, charset=["x"]).charset == ["x"]
+    assert TextRecognizer(without, charset=["x", "y"]).charset == ["x", "y"]
 
     broken = tmp_path / "broken.onnx"
-    _tiny_identity_model(broken, {"kind": "rec", "charset": "{not json"})
+    _tiny_rec_model(broken, {"kind": "rec", "charset": "{not json"})
     with pytest.raises(ModelFileError, match=str(broken).replace("\\", "\\\\")):
         TextRecognizer(broken)
 
@@ -140,7 +163,9 @@ def test_wrong_kind_of_model_is_refused_by_metadata_or_output_rank(tmp_path: Pat
     _tiny_identity_model(untagged, {})
     with pytest.raises(ModelFileError, match="rank 4, so it is not a text recognizer"):
         TextRecognizer(untagged, charset=["x"])
-    assert TextDetector(untagged, threads=1).session.path == untagged
+    # N×3×H×W out is no probability map: refused, not run into zero lines
+    with pytest.raises(ModelFileError, match="output has 3 channels"):
+        TextDetector(untagged, threads=1)
 
 
 def _bad_options() -> dict[str, object]:
