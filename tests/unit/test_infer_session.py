@@ -68,13 +68,10 @@ def test_official_det_session() -> None:
     assert out.dtype == np.float32
 
 
-def _tiny_identity_model(path: Path, metadata: dict[str, str]) -> None:
+def _save_model(path: Path, graph: object, metadata: dict[str, str]) -> None:
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
+    from onnx import helper
 
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, "W"])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 32, "W"])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     for key, value in metadata.items():
@@ -83,9 +80,19 @@ def _tiny_identity_model(path: Path, metadata: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
+def _tiny_identity_model(path: Path, metadata: dict[str, str]) -> None:
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, "W"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 32, "W"])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    _save_model(path, graph, metadata)
+
+
 def _tiny_rec_model(path: Path, metadata: dict[str, str]) -> None:
     """A recognizer-shaped model: N×3×32×W in, N×W×3 out (the mean over the height)."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, "W"])
@@ -94,13 +101,7 @@ def _tiny_rec_model(path: Path, metadata: dict[str, str]) -> None:
         helper.make_node("ReduceMean", ["x"], ["m"], axes=[2], keepdims=0),
         helper.make_node("Transpose", ["m"], ["y"], perm=[0, 2, 1]),
     ]
-    graph = helper.make_graph(nodes, "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
+    _save_model(path, helper.make_graph(nodes, "g", [x], [y]), metadata)
 
 
 def test_metadata_and_charset(tmp_path: Path) -> None:
