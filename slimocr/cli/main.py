@@ -14,6 +14,7 @@ from slimocr.cli.common import guarded_run
 from slimocr.cli.evaluate import eval_app
 from slimocr.cli.lazy import LazyGroup
 from slimocr.cli.ocr import ocr_cmd
+from slimocr.cli.serve import serve_cmd
 from slimocr.cli.zoo import zoo_app
 
 
@@ -31,6 +32,7 @@ class _MainGroup(LazyGroup):
         "eval",
         "zoo",
         "synth",
+        "serve",
     )
 
 
@@ -52,6 +54,7 @@ app = _App(
 )
 app.command("ocr")(ocr_cmd)
 app.command("bench")(bench_cmd)
+app.command("serve")(serve_cmd)
 app.add_typer(eval_app, name="eval")
 app.add_typer(zoo_app, name="zoo")
 
