@@ -32,7 +32,7 @@ from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.files import atomic_write
 from slimocr.infer.det import TextDetector
 from slimocr.infer.pipeline import open_recognizer
-from slimocr.zoo.registry import resolve_model
+from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
 
 DET_BAR_POINTS = 0.5
 REC_BAR_POINTS = 1.0
@@ -114,6 +114,8 @@ def run_domain(
             return {"metrics": rep["metrics"], "boxes": boxes, "errors": rep["errors"]}
 
         return _cached(cache / "runs" / f"det-{domain.name}-{key}.json", compute)
+    if rec_height is None:  # a peer's recognizer whose file does not fix its input height
+        rec_height = next((p.rec_height for p in PEER_PIPELINES if p.rec == model), None)
     samples_r = rec_samples(domain.name, cache / "sets")[:limit]
     names = [str(s.image) for s in samples_r]
     key = _key(_sha(path), "rec", domain.name, names, rec_height)

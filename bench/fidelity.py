@@ -1,0 +1,68 @@
+"""Every zoo model against its float parent on every domain (``slimocr eval suite`` in a loop).
+
+Writes one JSON per model under ``--out`` and a summary ``fidelity.json`` there; results are
+cached (``--cache``), so an interrupted run resumes where it stopped.
+
+    python bench/fidelity.py --out docs/results/fidelity            # all zoo models
+    python bench/fidelity.py --out docs/results/fidelity ppocrv3-det-ptq-int8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from slimocr.bench.latency import machine_info
+from slimocr.eval.splits import data_root
+from slimocr.eval.suite import default_cache, model_suite
+from slimocr.files import atomic_write
+from slimocr.zoo.records import RECORDS
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="*", help="zoo model names (default: every record)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    names = args.models or sorted(RECORDS)
+    summary = {}
+    summary_file = args.out / "fidelity.json"
+    if summary_file.is_file():
+        summary = json.loads(summary_file.read_text(encoding="utf-8")).get("models", {})
+    for name in names:
+        rec = RECORDS[name]
+        t0 = time.time()
+        report = model_suite(
+            name, rec.kind, cache=args.cache or default_cache(), threads=args.threads
+        )
+        if report["parent"] == name:
+            continue  # a float root: nothing to compare with
+        report["data_root"] = str(data_root())
+        text = json.dumps(report, indent=1, ensure_ascii=False) + "\n"
+        atomic_write(args.out / f"{name}.json", lambda tmp, t=text: Path(tmp).write_text(t))
+        summary[name] = {
+            "kind": rec.kind,
+            "parent": report["parent"],
+            "meets_bar": report["meets_bar"],
+            "domains": {
+                r["domain"]: {
+                    k: r[k] for k in r if k.startswith("delta") or k in ("agreement", "meets_bar")
+                }
+                for r in report["domains"]
+            },
+        }
+        print(
+            f"{name}: {'meets' if report['meets_bar'] else 'misses'} ({time.time() - t0:.0f} s)",
+            flush=True,
+        )
+        out = {"machine": machine_info(), "models": summary}
+        blob = json.dumps(out, indent=1) + "\n"
+        atomic_write(summary_file, lambda tmp, b=blob: Path(tmp).write_text(b))
+
+
+if __name__ == "__main__":
+    main()
