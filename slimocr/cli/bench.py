@@ -11,8 +11,10 @@ from slimocr.cli.common import CliErrors, fail
 
 
 def bench_cmd(
-    data: Path = typer.Option(..., "--data", help="folder with ic15_det_test and ic15_rec_test"),
-    out: Path = typer.Option(Path("docs/bench"), help="output folder (json, md, png, cache)"),
+    data: Path = typer.Option(
+        ..., "--data", help="data root: ic15_det_test, ic15_rec_test, td500_train, funsd"
+    ),
+    out: Path = typer.Option(..., help="output folder (bench.json, bench.md, pareto.png)"),
     rows: str | None = typer.Option(None, help="comma-separated row names (default: all)"),
     peers: bool = typer.Option(True, help="include the peers (RapidOCR's PP-OCRv4 / v6)"),
     threads: int = typer.Option(2, help="ONNX Runtime intra-op threads"),
@@ -20,8 +22,12 @@ def bench_cmd(
     timing_crops: int = typer.Option(300, help="word crops per timing round"),
     repeats: int = typer.Option(3, help="timing rounds"),
     limit: int | None = typer.Option(None, help="accuracy on the first N samples only"),
+    cache: Path | None = typer.Option(
+        None, help="model runs cache (default ~/.cache/slimocr/suite)"
+    ),
 ) -> None:
-    """Accuracy, latency, size and compression of every zoo pipeline and the peers."""
+    """Accuracy on every domain, latency, size and compression of every zoo pipeline and the
+    peers; writes only to --out (the zoo records change by commit: slimocr zoo pick)."""
     # options first, before any model is loaded (exit 2: a bad option)
     from slimocr.bench.table import option_problems
 
@@ -74,11 +80,7 @@ def bench_cmd(
             timing_crops=timing_crops,
             repeats=repeats,
             limit=limit,
+            cache=cache,
         )
     typer.echo(to_markdown(report))
-    if rows is None and limit is None:
-        from slimocr.zoo.records import record_bench_metrics
-
-        with CliErrors():
-            record_bench_metrics(report)
     typer.echo(json.dumps({"written": [str(out / "bench.json"), str(out / "bench.md")]}))

@@ -91,12 +91,15 @@ def run_domain(
     det_options: dict[str, Any] | None = None,
     rec_height: int | None = None,
     limit: int | None = None,
+    root: Path | None = None,
 ) -> dict[str, Any]:
-    """One model on one domain: ``{"metrics": {...}, "boxes" | "texts": [...]}`` (cached)."""
+    """One model on one domain: ``{"metrics": {...}, "boxes" | "texts": [...]}`` (cached by
+    the file's sha256, the samples and the settings; the cache is this machine's, so the
+    session's layout rewrite, which depends on the CPU, is the same for every entry)."""
     path = resolve_model(model, kind)
     opts = dict(det_options or {})
     if kind == "det":
-        samples = det_samples(domain.name)[:limit]
+        samples = det_samples(domain.name, root)[:limit]
         names = [str(s.image) for s in samples]
         key = _key(_sha(path), "det", domain.name, names, opts)
 
@@ -116,7 +119,7 @@ def run_domain(
         return _cached(cache / "runs" / f"det-{domain.name}-{key}.json", compute)
     if rec_height is None:  # a peer's recognizer whose file does not fix its input height
         rec_height = next((p.rec_height for p in PEER_PIPELINES if p.rec == model), None)
-    samples_r = rec_samples(domain.name, cache / "sets")[:limit]
+    samples_r = rec_samples(domain.name, cache / "sets", root)[:limit]
     names = [str(s.image) for s in samples_r]
     key = _key(_sha(path), "rec", domain.name, names, rec_height)
 
@@ -177,6 +180,7 @@ def model_suite(
     rec_height: int | None = None,
     parent_rec_height: int | None = None,
     limit: int | None = None,
+    root: Path | None = None,
 ) -> dict[str, Any]:
     """``model`` and its ``parent`` (default: :func:`root_parent`) on every domain of ``kind``.
 
@@ -189,9 +193,12 @@ def model_suite(
     rows, skipped = [], []
     for domain in domains(kind, domain_names):
         try:
-            run = run_domain(model, kind, domain, cache, threads, det_options, rec_height, limit)
+            run = run_domain(
+                model, kind, domain, cache, threads, det_options, rec_height, limit, root
+            )
             ref = run_domain(
-                parent, kind, domain, cache, threads, parent_det_options, parent_rec_height, limit
+                parent, kind, domain, cache, threads, parent_det_options, parent_rec_height,
+                limit, root,
             )
         except (OSError, ValueError) as exc:  # missing data folders, fonts, labels
             skipped.append({"domain": domain.name, "reason": str(exc)})
