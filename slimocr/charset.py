@@ -28,11 +28,14 @@ def load_charset(path: str | Path, use_space: bool = True) -> list[str]:
     >>> load_charset(p)
     ['a', 'b', ' ']
     """
+    from slimocr.inputs import MAX_LABEL_BYTES, read_regular_file
+
     path = Path(path)
+    data = read_regular_file(path, "charset", MAX_LABEL_BYTES, LabelError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelError(f"{path}: cannot read charset file ({exc})") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LabelError(f"{path}: cannot read charset file ({exc})") from None
     chars = [line.rstrip("\r\n") for line in text.splitlines()]
     for lineno, ch in enumerate(chars, 1):
         if len(ch) != 1:
@@ -68,6 +71,10 @@ def charset_to_json(chars: list[str]) -> str:
 
 def charset_from_json(text: str) -> list[str]:
     """Inverse of :func:`charset_to_json`."""
+    from slimocr.inputs import MAX_JSON_DEPTH, json_depth
+
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise LabelError(f"charset metadata nests deeper than {MAX_JSON_DEPTH} levels")
     chars = json.loads(text)
     if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
         raise LabelError("charset metadata is not a JSON list of strings")

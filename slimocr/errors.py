@@ -8,7 +8,15 @@ from __future__ import annotations
 
 
 class SlimOCRError(Exception):
-    """Base class of the errors that mean "this input is bad", never "the code is broken"."""
+    """Base class of the errors that mean "this input is bad", never "the code is broken".
+
+    Its text is one line: control characters in it (a newline in a file name) are escaped.
+    """
+
+    def __str__(self) -> str:
+        from slimocr.inputs import printable
+
+        return printable(super().__str__())
 
 
 class ImageReadError(SlimOCRError):

@@ -181,6 +181,12 @@ def check_float(
     _check_range(name, value, low, high)
 
 
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it is one of the strings ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise OptionError(f"{name} must be one of {choices}, got {value!r}")
+
+
 def check_bool(name: str, value: object) -> None:
     """Refuse ``value`` unless it is a bool."""
     if not isinstance(value, (bool, np.bool_)):

@@ -267,7 +267,13 @@ def suite_cmd(
         if kind not in ("det", "rec"):
             raise OptionError(f"--kind must be 'det' or 'rec', got {kind!r}")
         report = model_suite(
-            model, kind, parent, domain or None, cache, threads, limit=limit  # type: ignore[arg-type]
+            model,
+            kind,
+            parent,
+            domain or None,
+            cache,
+            threads,
+            limit=limit,  # type: ignore[arg-type]
         )
         report["data_root"] = str(data_root())
         if out is not None:

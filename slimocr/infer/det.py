@@ -12,10 +12,10 @@ import numpy as np
 from slimocr.errors import ModelFileError, OptionError
 from slimocr.infer.results import DetResult
 from slimocr.infer.session import OnnxSession, check_model_kind
-from slimocr.inputs import check_int
+from slimocr.inputs import check_choice, check_int
 from slimocr.postprocess.db import DBPostProcess
 
-_LIMIT_TYPES = ("max", "min", "resize_long")
+DET_LIMIT_TYPES = ("max", "min", "resize_long")
 MAX_INPUT_PIXELS = 8192 * 8192  # a larger detector input needs tens of GB of activations
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 1, 3)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 1, 3)
@@ -53,8 +53,7 @@ class DetPreprocess:
     """
 
     def __init__(self, limit_side_len: int = 960, limit_type: str = "max") -> None:
-        if not isinstance(limit_type, str) or limit_type not in _LIMIT_TYPES:
-            raise OptionError(f"limit_type must be one of {_LIMIT_TYPES}, got {limit_type!r}")
+        check_choice("limit_type", limit_type, DET_LIMIT_TYPES)
         check_int("limit_side_len", limit_side_len)
         if limit_side_len <= 0:
             raise OptionError(f"limit_side_len must be positive, got {limit_side_len}")

@@ -18,17 +18,18 @@ from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError, SlimOCRError
 from slimocr.infer.cls import TextClassifier
 from slimocr.infer.crop import crop_quad, is_vertical_crop, sorted_boxes
-from slimocr.infer.det import TextDetector
+from slimocr.infer.det import DET_LIMIT_TYPES, TextDetector
 from slimocr.infer.image import load_image
 from slimocr.infer.memory import keep_freed_memory
 from slimocr.infer.providers import resolve_providers
-from slimocr.infer.rec import TextRecognizer, charset_from_metadata
+from slimocr.infer.rec import MAX_REC_BATCH, TextRecognizer, charset_from_metadata
 from slimocr.infer.results import OCRResult, RecResult, TextLine, Word
 from slimocr.infer.session import OnnxSession, check_model_kind, check_threads
 from slimocr.infer.words import word_quads, word_spans
 from slimocr.inputs import (
     check_bool,
     check_charset_arg,
+    check_choice,
     check_float,
     check_int,
     check_source_arg,
@@ -201,6 +202,11 @@ class OCR:
         check_source_arg("rec_model", rec_model)
         check_charset_arg(charset)
         check_float("drop_score", drop_score, 0.0, 1.0)
+        check_float("box_thresh", box_thresh, 0.0, 1.0)
+        check_float("unclip_ratio", unclip_ratio, 0.0)
+        check_int("det_limit_side_len", det_limit_side_len, 1)
+        check_choice("det_limit_type", det_limit_type, DET_LIMIT_TYPES)
+        check_int("rec_batch_size", rec_batch_size, 1, MAX_REC_BATCH)
         check_int("rec_image_height", rec_image_height, 8, 256, optional=True)
         check_bool("reuse_memory", reuse_memory)
         check_bool("rewrite_layout", rewrite_layout)

@@ -33,7 +33,7 @@ import pyclipper
 from shapely.geometry import Polygon
 
 from slimocr.errors import OptionError
-from slimocr.inputs import check_bool, check_float, check_int
+from slimocr.inputs import check_bool, check_choice, check_float, check_int
 
 _SCORE_MODES = ("fast", "slow")
 
@@ -207,8 +207,7 @@ class DBPostProcess:
         score_mode: str = "fast",
         min_size: int = 3,
     ) -> None:
-        if not isinstance(score_mode, str) or score_mode not in _SCORE_MODES:
-            raise OptionError(f"score_mode must be one of {_SCORE_MODES}, got {score_mode!r}")
+        check_choice("score_mode", score_mode, _SCORE_MODES)
         for name, value in (("thresh", thresh), ("box_thresh", box_thresh)):
             check_float(name, value, 0.0, 1.0)
         check_float("unclip_ratio", unclip_ratio)

@@ -1,0 +1,275 @@
+"""The fuzz corpus (:mod:`tests.fuzz.corpus`) through every entry point: each bad input gets one
+error naming it (or the right result), nothing hangs (a deadline fails the test instead), no
+traceback, no silent wrong result, bounded memory on thin crops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from slimocr.cli.main import app
+from slimocr.errors import ImageReadError, LabelError, ModelFileError, OptionError, SlimOCRError
+from slimocr.inputs import MAX_CROP_RATIO, printable
+from tests.fuzz.corpus import BAD_OPTIONS, SAMPLE, SAMPLE_TEXTS, Corpus, bad_arrays, build_corpus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def deadline(seconds: int, what: object) -> Iterator[None]:
+    """Fail (TimeoutError) instead of blocking when the block runs past ``seconds``."""
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"{what}: no answer in {seconds} s (a hang)")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
+    from slimocr.zoo.registry import resolve_model
+
+    c = build_corpus(tmp_path_factory.mktemp("fuzz"), resolve_model(None, "det"))
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def ocr():  # noqa: ANN201
+    from slimocr.infer.pipeline import OCR
+
+    return OCR(threads=1)
+
+
+def _one_line_naming(exc: BaseException, path: object, says: str = "") -> None:
+    msg = str(exc)
+    assert "\n" not in msg, msg
+    assert printable(path) in msg, msg
+    assert says.lower() in msg.lower(), msg
+
+
+def _texts(result: object) -> list[str]:
+    """The lines' texts, spaces left out (a JPEG copy may move a space)."""
+    return [line.text.replace(" ", "") for line in result.lines]  # type: ignore[attr-defined]
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def test_api_refuses_each_bad_image_with_one_line_naming_it(ocr, corpus: Corpus) -> None:  # noqa: ANN001
+    for case in corpus.bad_images:
+        with deadline(20, case.name), pytest.raises(ImageReadError) as info:
+            ocr(case.path)
+        _one_line_naming(info.value, case.path, case.says)
+
+
+def test_api_reads_odd_but_valid_images_as_the_sample(ocr, corpus: Corpus) -> None:  # noqa: ANN001
+    expected = _texts(ocr(SAMPLE))
+    assert all(t in expected for t in SAMPLE_TEXTS)
+    for name, path in corpus.odd_images.items():
+        with deadline(30, name):
+            texts = _texts(ocr(path))
+        assert all(t in texts for t in SAMPLE_TEXTS), (name, texts)
+
+
+def test_api_refuses_bad_arrays_and_objects(ocr) -> None:  # noqa: ANN001
+    for name, (array, kwargs) in bad_arrays().items():
+        with deadline(20, name), pytest.raises(SlimOCRError) as info:
+            ocr(array, **kwargs)
+        assert "\n" not in str(info.value), name
+        if "range" in kwargs or name.startswith("float"):
+            assert "range" in str(info.value) or "NaN" in str(info.value), (name, info.value)
+
+
+def test_api_reads_float_arrays_in_their_declared_range_and_gray_alpha(ocr) -> None:  # noqa: ANN001
+    img = cv2.imread(str(SAMPLE))
+    expected = ocr(img).lines
+    for array, value_range in ((img.astype(np.float32), (0, 255)), (img / 255.0, (0, 1))):
+        lines = ocr(array, value_range=value_range).lines
+        assert [(ln.text, ln.box) for ln in lines] == [(ln.text, ln.box) for ln in expected]
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    gray_alpha = np.dstack([gray, np.full_like(gray, 255)])  # H×W×2: gray + opaque alpha
+    assert _texts(ocr(gray_alpha)) == _texts(ocr(gray))
+
+
+@pytest.mark.parametrize(("name", "kwargs"), BAD_OPTIONS)
+def test_api_refuses_bad_options_naming_the_argument(name: str, kwargs: dict) -> None:
+    from slimocr.infer.pipeline import OCR
+
+    with deadline(30, name), pytest.raises(OptionError) as info:
+        OCR(**kwargs)
+    assert str(info.value).startswith(f"{name} must be"), info.value
+
+
+def test_models_with_the_wrong_signature_or_file_are_refused(corpus: Corpus) -> None:
+    from slimocr.infer.det import TextDetector
+    from slimocr.infer.rec import TextRecognizer
+
+    for case in corpus.bad_models:
+        for make in (
+            lambda p: TextDetector(p, threads=1),
+            lambda p: TextRecognizer(p, charset=["a", "b"]),
+        ):
+            with deadline(30, case.name), pytest.raises(ModelFileError) as info:
+                make(case.path)
+            _one_line_naming(info.value, case.path, case.says)
+
+
+def test_label_readers_refuse_bad_labels(corpus: Corpus) -> None:
+    from slimocr.eval.readers import load_det_dataset, load_rec_dataset
+
+    for cases, load in (
+        (corpus.bad_rec_labels, load_rec_dataset),
+        (corpus.bad_det_labels, load_det_dataset),
+    ):
+        for case in cases:
+            with deadline(20, case.name), pytest.raises(LabelError) as info:
+                load(case.path)
+            _one_line_naming(info.value, case.path, case.says)
+
+
+def test_thin_crops_are_squeezed_to_a_bounded_batch_width(ocr) -> None:  # noqa: ANN001
+    rec = ocr.recognizer
+    widths: list[int] = []
+    run = rec.session.run
+
+    def spy(x: np.ndarray) -> np.ndarray:
+        widths.append(x.shape[3])
+        return run(x)
+
+    rec.session.run = spy  # type: ignore[method-assign]
+    try:
+        crops = [np.full((1, 20000, 3), 200, np.uint8), np.full((2, 64000, 3), 90, np.uint8)]
+        crops.append(cv2.imread(str(SAMPLE))[181:220, 369:476])  # a normal word
+        assert len(rec(crops)) == 3
+    finally:
+        del rec.session.run
+    assert max(widths) <= rec.image_height * MAX_CROP_RATIO
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def _slimocr(*args: str, timeout: int = 180, **kwargs: object) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if "stdout" not in kwargs:
+        kwargs["capture_output"] = True
+    return subprocess.run(
+        [sys.executable, "-m", "slimocr.cli.main", *args],
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+        **kwargs,
+    )
+
+
+def _error_lines(stderr: str) -> list[str]:
+    lines = stderr.splitlines()
+    assert "Traceback" not in stderr, stderr
+    assert all(line.startswith("error: ") for line in lines), stderr  # no C-library chatter
+    return lines
+
+
+def test_cli_ocr_names_and_skips_each_bad_image_in_one_call(corpus: Corpus, tmp_path: Path):
+    drawn = tmp_path / "drawn"
+    bad = [str(case.path) for case in corpus.bad_images]
+    good = [str(SAMPLE), *map(str, corpus.odd_images.values())]
+    proc = _slimocr("ocr", "--threads", "1", "--draw", str(drawn), *bad, *good)
+    assert proc.returncode == 1
+    errors = _error_lines(proc.stderr)
+    assert len(errors) == len(bad), proc.stderr
+    for case in corpus.bad_images:
+        assert sum(printable(case.path) in line for line in errors) == 1, case.name
+    headers = [line for line in proc.stdout.splitlines() if line.startswith("# ")]
+    assert len(headers) == len(good) and all("16:55" in proc.stdout for _ in good)
+    files = sorted(p.name for p in drawn.iterdir())
+    # the two inputs named sample.png draw to two files; nothing half-written is left
+    assert files == sorted(
+        ["sample_ocr.png", "sample_ocr_2.png", "exif6_ocr.png", "rgba_ocr.png", "deep_ocr.png"]
+    )
+
+
+def test_cli_ocr_output_faults_are_errors(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        proc = _slimocr("ocr", "--threads", "1", str(SAMPLE), stdout=full, stderr=subprocess.PIPE)
+    assert proc.returncode == 1 and _error_lines(proc.stderr) == [
+        "error: standard output: cannot write (No space left on device)"
+    ]
+    proc = _slimocr(
+        "ocr",
+        str(SAMPLE),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert proc.returncode == 1 and "standard output is closed" in proc.stderr
+    proc = _slimocr("ocr", "--threads", "1", str(SAMPLE), "--draw", "/proc/slimocr/x.png")
+    assert proc.returncode != 0 and len(_error_lines(proc.stderr)) == 1
+    assert "/proc/slimocr" in proc.stderr
+
+
+def test_cli_bad_models_are_one_error_line(corpus: Corpus) -> None:
+    for case in corpus.bad_models:
+        for option in ("--det-model", "--rec-model"):
+            with deadline(60, case.name):
+                result = CliRunner().invoke(app, ["ocr", str(SAMPLE), option, str(case.path)])
+            assert result.exit_code == 1, (case.name, result.output)
+            assert "Traceback" not in result.output
+            lines = result.output.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: ") and str(case.path) in lines[0]
+
+
+def test_cli_eval_refuses_bad_labels_with_one_line(corpus: Corpus) -> None:
+    for command, cases in (("rec", corpus.bad_rec_labels), ("det", corpus.bad_det_labels)):
+        for case in cases:
+            with deadline(60, case.name):
+                result = CliRunner().invoke(app, ["eval", command, "--data", str(case.path)])
+            assert result.exit_code == 1, (case.name, result.output)
+            lines = result.output.splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"error: {case.path}"), result.output
+
+
+def test_cli_names_are_printed_on_one_line() -> None:
+    result = CliRunner().invoke(app, ["zoo", "show", "no\nsuch\x1bmodel"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0].startswith("error: no\\nsuch\\x1bmodel: not in the zoo")
+
+
+def test_thin_crops_stay_within_a_memory_bound() -> None:
+    """Six 1×64000 crops made a 64,000 px batch (7.6 GB); squeezed they stay well under 1 GB."""
+    script = (
+        "import resource, numpy as np\n"
+        "from slimocr.infer.pipeline import OCR\n"
+        "rec = OCR(threads=1).recognizer\n"
+        "print(len(rec([np.full((1, 64000, 3), 200, np.uint8)] * 6)))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    n, peak_mb = map(int, proc.stdout.split())
+    assert n == 6 and peak_mb < 1024, peak_mb
