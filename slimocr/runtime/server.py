@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from slimocr.errors import ImageReadError
+from slimocr.errors import ImageReadError, SlimOCRError
 
 CONFIG_ENV = "SLIMOCR_SERVE_CONFIG"
 
@@ -98,11 +98,16 @@ async def _image_bytes(request: Any, config: ServerConfig) -> tuple[bytes, str]:
         return await upload.read(), upload.filename or "<upload>"
     body = await _read_capped(request, config.max_bytes)
     if ctype == "application/json":
+        from slimocr.inputs import MAX_JSON_DEPTH, json_depth
+
         try:
-            payload = json.loads(body)
+            text = body.decode("utf-8")
+            if json_depth(text) > MAX_JSON_DEPTH:
+                raise _Reject(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+            payload = json.loads(text)
             text = payload["image"]
             return base64.b64decode(text, validate=True), "<base64>"
-        except (ValueError, KeyError, TypeError, binascii.Error):
+        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
             raise _Reject(
                 400, 'a JSON body must be {"image": "<base64 of an image file>"}'
             ) from None
@@ -156,7 +161,10 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
         except ImageReadError as exc:
             status = 413 if "too large" in str(exc) else 422
             return JSONResponse({"detail": str(exc)}, status_code=status)
-        result = await anyio.to_thread.run_sync(ocr, img, limiter=limiter)
+        try:
+            result = await anyio.to_thread.run_sync(ocr, img, limiter=limiter)
+        except SlimOCRError as exc:  # e.g. a model that fails on this image: named, one line
+            return JSONResponse({"detail": str(exc)}, status_code=422)
         result.source = name
         result.elapsed_ms["load"] = decode_ms  # the decoding, here before the OCR call
         result.elapsed_ms["total"] = result.elapsed_ms.get("total", 0.0) + decode_ms
