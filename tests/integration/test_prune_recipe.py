@@ -225,12 +225,12 @@ def test_finished_finetune_loads_best_or_final_weights(tmp_path, use_best, expec
 
 def _explicit_ratio_recipes() -> list[Path]:
     try:
-        import yaml
+        from slimocr.toolkit.train.config import read_recipe
     except ImportError:  # without the train extra the whole module is skipped (needs_torch)
         return []
 
     paths = sorted((Path(__file__).parents[2] / "recipes").glob("prune_*.yaml"))
-    return [p for p in paths if (yaml.safe_load(p.read_text()).get("select") or {}).get("ratios")]
+    return [p for p in paths if (read_recipe(p).get("select") or {}).get("ratios")]
 
 
 RATIO_RECIPES = _explicit_ratio_recipes()

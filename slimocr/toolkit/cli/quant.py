@@ -12,7 +12,9 @@ from slimocr.cli.common import CliErrors, fail, require_torch
 
 def quant_cmd(
     kind: str = typer.Argument(..., help="det or rec"),
-    method: str = typer.Option("pact", help="pact (quantization-aware training) or ptq"),
+    method: str | None = typer.Option(
+        None, help="pact (quantization-aware training) or ptq; default the recipe's method"
+    ),
     recipe: Path = typer.Option(..., help="YAML recipe (recipes/quant_*.yaml)"),
     out: Path = typer.Option(..., "--out", "-o", help="int8 ONNX file to write"),
     set_: list[str] = typer.Option([], "--set", help="override, e.g. --set calib.images=64"),
@@ -29,14 +31,16 @@ def quant_cmd(
     --check-data, the metrics of the PyTorch fake-quant model and of the file side by side).
     """
     require_torch("quant")
-    from slimocr.toolkit.compress.quant.recipe import METHODS, load_quant_recipe, run_quant
+    from slimocr.toolkit.compress.quant.recipe import METHODS, run_quant
+    from slimocr.toolkit.recipes import QUANT_METHODS, load_recipe
 
     if kind not in ("det", "rec"):
         fail(f"kind must be det or rec, not {kind!r}")
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         fail(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     with CliErrors():
-        cfg = load_quant_recipe(recipe, set_)
+        loaded = load_recipe(recipe, set_, methods=QUANT_METHODS)
+        cfg, method = loaded.config, method or loaded.head.method or "pact"
         if cfg.kind != kind:
             fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
         report = run_quant(

@@ -362,89 +362,29 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> TrainConf
     return build_config(TrainConfig, values, where)
 
 
-def _set_dotted(values: dict[str, Any], dotted: str, raw: str) -> None:
-    """Set ``values[a][b]... = yaml(raw)`` for ``dotted`` = ``a.b...``.
+def read_recipe(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    variables: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A recipe's effective plain data (base merged, overrides applied, ``${...}`` replaced):
+    see :func:`slimocr.toolkit.recipes.read_recipe`. Shared by the train, quant and prune
+    recipes."""
+    from slimocr.toolkit.recipes import read_recipe as read
 
-    Keys may hold dots themselves (module names, e.g. under ``select.ratios``): at each level
-    the longest run of parts that names an existing key is taken; a new key is a single part,
-    or all the remaining parts in a mapping whose keys hold dots.
-    """
-    import yaml
-
-    parts = dotted.split(".")
-    node = values
-    i = 0
-    while True:
-        for j in range(len(parts), i, -1):
-            key = ".".join(parts[i:j])
-            if key in node:
-                break
-        else:  # a new key; in a mapping keyed by dotted names (module names) it is the rest
-            dotted_keys = any(isinstance(k, str) and "." in k for k in node)
-            j = len(parts) if dotted_keys else i + 1
-            key = ".".join(parts[i:j])
-        if j == len(parts):
-            try:
-                node[key] = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise ConfigError(
-                    f"override {dotted}={raw!r}: the value is not valid YAML ({_yaml_problem(exc)})"
-                ) from None
-            return
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {dotted!r}: {key} is not a section")
-        node, i = child, j
-
-
-def _yaml_problem(exc: Exception) -> str:
-    """A YAML error on one line: what is wrong and, when known, where (line, column)."""
-    problem = getattr(exc, "problem", None) or getattr(exc, "reason", None)
-    mark = getattr(exc, "problem_mark", None)
-    text = str(problem) if problem else str(exc)
-    if mark is not None:
-        text += f" at line {mark.line + 1}, column {mark.column + 1}"
-    return " ".join(text.split())
-
-
-def read_recipe(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
-    """A YAML recipe as plain data, ``overrides`` (``key.sub=value``, YAML values) applied
-    and the free-text ``description`` dropped. Shared by the train, quant and prune recipes.
-
-    Raises:
-        ConfigError: unreadable file, not a mapping, malformed override.
-    """
-    import yaml
-
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: cannot read recipe (not UTF-8 text: byte {exc.start})"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not a valid YAML recipe ({_yaml_problem(exc)})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read recipe ({exc.strerror or exc})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a recipe must be a mapping")
-    values.pop("description", None)
-    for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        key, raw = item.split("=", 1)
-        _set_dotted(values, key.strip(), raw)
-    return values
+    return read(path, overrides, variables)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML training recipe (see :func:`read_recipe`).
+    """Read a YAML training recipe (``method: train``; see :mod:`slimocr.toolkit.recipes`).
 
     Raises:
         ConfigError: unreadable file, unknown key, wrong type, bad override.
     """
-    return config_from_dict(read_recipe(path, overrides), where=str(path))
+    from slimocr.toolkit.recipes import load_recipe
+
+    recipe = load_recipe(path, overrides, default_method="train", methods=("train",))
+    return recipe.config  # type: ignore[no-any-return]
 
 
 def config_to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from slimocr.toolkit.train.config import (
     TrainConfig,
     build_config,
     check_ranges,
-    read_recipe,
 )
 
 
@@ -171,7 +170,9 @@ class PruneRecipe:
 # ---------------------------------------------------------------- reading recipes
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> PruneRecipe:
     """Build a :class:`PruneRecipe`, refusing unknown keys and wrong types."""
-    values = dict(values)
+    from slimocr.toolkit.recipes import drop_method
+
+    values = drop_method(values, where, ("prune",))
     values.pop("description", None)
     if "finetune" not in values:
         raise ConfigError(f"{where}: missing the 'finetune' section (model, data, steps, ...)")
@@ -199,5 +200,8 @@ def check_table(recipe: PruneRecipe, where: str = "recipe") -> dict[str, Any]:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> PruneRecipe:
-    """Read a YAML prune recipe; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
-    return recipe_from_dict(read_recipe(path, overrides), where=str(path))
+    """Read a YAML prune recipe (``method: prune``; see :mod:`slimocr.toolkit.recipes`);
+    ``overrides`` are ``key.sub=value`` strings (YAML values)."""
+    from slimocr.toolkit.recipes import load_recipe as load
+
+    return load(path, overrides, default_method="prune", methods=("prune",)).config  # type: ignore[no-any-return]

@@ -1,9 +1,10 @@
 """Quantization recipes: float parent → fold BN → fake-quant → calibrate → [PACT QAT] → int8 ONNX.
 
-A recipe is YAML filling :class:`QuantRecipe`; unknown keys are an error. ``train`` holds the
-fields of a :class:`slimocr.toolkit.train.config.TrainConfig` (without ``kind``/``model``) and
-is used by ``method: pact`` only. Relative paths are relative to the working directory (run from the
-repository root: ``../shared/data/ic15_train``).
+A recipe is YAML filling :class:`QuantRecipe` (``method: ptq`` or ``pact``, schema in
+:mod:`slimocr.toolkit.recipes`); unknown keys are an error. ``train`` holds the fields of a
+:class:`slimocr.toolkit.train.config.TrainConfig` (without ``kind``/``model``, taken from the top
+level) and is used by ``method: pact`` only. Data paths use ``${data}`` (``$SLIMOCR_DATA``);
+other relative paths are relative to the working directory (the repository root).
 
 >>> run_quant("recipes/quant_det_ptq.yaml", "ptq", out="det_int8.onnx")  # doctest: +SKIP
 """
@@ -23,7 +24,7 @@ from torch import nn
 
 from slimocr.errors import ConfigError
 from slimocr.toolkit.compress.quant.config import CalibConfig, QuantConfig
-from slimocr.toolkit.train.config import check_arch_kind, check_ranges
+from slimocr.toolkit.train.config import TrainConfig, check_arch_kind, check_ranges
 
 Method = Literal["pact", "ptq"]
 METHODS = ("pact", "ptq")
@@ -75,12 +76,13 @@ class QuantRecipe:
         parent: lineage: the parent's zoo name, written into the file's metadata.
         weights: state dict of the parent, or a pruned model's folder (``channels.json`` +
             ``weights.pt``, see :func:`slimocr.toolkit.compress.prune.spec.load_pruned`); default
-            the official import.
+            the official import. A recipe file leaves it out: the loader takes it from the
+            run folder of the recipe that builds ``parent``.
         threads: torch CPU threads for calibration and export.
         work_dir: scratch folder (calibration crops).
         quant: quantization choices.
         calib: calibration data and method.
-        train: PACT QAT settings (TrainConfig fields except kind and model).
+        train: PACT QAT settings (a TrainConfig; in YAML without kind and model).
         export: file settings.
         teacher: with ``train.teacher: pretrained``, whom the QAT distills from: ``parent`` (the
             model being quantized, in float) or ``official`` (the unpruned float model with
@@ -96,23 +98,40 @@ class QuantRecipe:
     work_dir: str = "runs/quant"
     quant: QuantConfig = field(default_factory=QuantConfig)
     calib: CalibConfig = field(default_factory=CalibConfig)
-    train: dict[str, Any] | None = None
+    train: TrainConfig | None = None
     export: ExportConfig = field(default_factory=ExportConfig)
     teacher: Literal["parent", "official"] = "parent"
 
     def __post_init__(self) -> None:
         check_ranges(self, {"threads": (1, None)})
         check_arch_kind(self.model, self.kind)
+        if isinstance(self.train, dict):  # plain data: kind and model from the top level
+            object.__setattr__(self, "train", _train_section(self.train, self.kind, self.model))
+
+
+def _train_section(values: Any, kind: str, model: str, where: str = "recipe") -> TrainConfig:
+    from slimocr.toolkit.train.config import config_from_dict
+
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}.train: expected a mapping")
+    clash = sorted({"kind", "model"} & set(values))
+    if clash:
+        raise ConfigError(f"{where}.train: {clash} come from the recipe's top level")
+    return config_from_dict({**values, "kind": kind, "model": model}, where=f"{where}.train")
 
 
 def recipe_from_dict(values: dict[str, Any], where: str = "recipe") -> QuantRecipe:
     """Build and check a recipe (the ``train`` section is checked as a TrainConfig)."""
+    from slimocr.toolkit.recipes import QUANT_METHODS, drop_method
     from slimocr.toolkit.train.config import build_config
 
-    values = {k: v for k, v in values.items() if k != "description"}
+    values = {k: v for k, v in drop_method(values, where, QUANT_METHODS).items()}
+    values.pop("description", None)
+    train = values.pop("train", None)
     recipe: QuantRecipe = build_config(QuantRecipe, values, where)
-    if recipe.train is not None:
-        train_config(recipe, where)
+    if train is not None:
+        section = _train_section(train, recipe.kind, recipe.model, where)
+        recipe = dataclasses.replace(recipe, train=section)
     return recipe
 
 
@@ -122,30 +141,28 @@ def load_quant_recipe(path: str | Path, overrides: list[str] | None = None) -> Q
     Raises:
         ConfigError: unreadable file, unknown key, wrong type, bad override.
     """
-    from slimocr.toolkit.train.config import read_recipe
+    from slimocr.toolkit.recipes import QUANT_METHODS, load_recipe
 
-    return recipe_from_dict(read_recipe(path, overrides), where=str(path))
+    return load_recipe(path, overrides, methods=QUANT_METHODS).config  # type: ignore[no-any-return]
 
 
-def train_config(recipe: QuantRecipe, where: str = "recipe") -> Any:
-    """The recipe's ``train`` section as a TrainConfig."""
-    from slimocr.toolkit.train.config import config_from_dict
-
+def train_config(recipe: QuantRecipe, where: str = "recipe") -> TrainConfig:
+    """The recipe's ``train`` section (a TrainConfig)."""
     if recipe.train is None:
         raise ConfigError(f"{where}: method pact needs a 'train' section")
-    if not isinstance(recipe.train, dict):
-        raise ConfigError(f"{where}.train: expected a mapping")
-    clash = sorted({"kind", "model"} & set(recipe.train))
-    if clash:
-        raise ConfigError(f"{where}.train: {clash} come from the recipe's top level")
-    values = {**recipe.train, "kind": recipe.kind, "model": recipe.model}
-    return config_from_dict(values, where=f"{where}.train")
+    return recipe.train
 
 
 def _parent_model(recipe: QuantRecipe) -> nn.Module:
     from slimocr.toolkit.models import create_model
     from slimocr.toolkit.train.checkpoint import load_model_weights
 
+    if recipe.weights is not None and not Path(recipe.weights).exists():
+        raise ConfigError(
+            f"{recipe.weights}: the parent {recipe.parent or ''} is not built yet; run "
+            f"`slimocr zoo build` on a model made by this recipe (it builds parents first), or "
+            "the parent's recipe"
+        )
     if recipe.weights is not None and Path(recipe.weights).is_dir():
         # a pruned parent: its folder holds the channel spec next to the weights
         from slimocr.toolkit.compress.prune.spec import load_pruned, read_spec
@@ -211,7 +228,7 @@ def _metadata(
 
 def run_quant(
     recipe: str | Path | QuantRecipe,
-    method: str = "pact",
+    method: str | None = None,
     out: str | Path = "model_int8.onnx",
     overrides: list[str] | None = None,
     resume: bool = True,
@@ -230,7 +247,8 @@ def run_quant(
 
     Args:
         recipe: YAML path or a :class:`QuantRecipe`.
-        method: ``pact`` (QAT) or ``ptq`` (calibration only; PACT clips are left out).
+        method: ``pact`` (QAT) or ``ptq`` (calibration only; PACT clips are left out);
+            default the recipe file's ``method`` (``pact`` when it states none).
         out: the int8 ONNX file.
         overrides: ``key.sub=value`` recipe overrides.
         resume: continue a QAT run from its checkpoint.
@@ -251,12 +269,16 @@ def run_quant(
     from slimocr.toolkit.compress.quant.prepare import prepare_qat
     from slimocr.toolkit.compress.quant.ptq import calibrate
 
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, not {method!r}")
     if recipe_id is None:
         recipe_id = str(recipe) if not isinstance(recipe, QuantRecipe) else "(in-memory)"
     if not isinstance(recipe, QuantRecipe):
-        recipe = load_quant_recipe(recipe, overrides)
+        from slimocr.toolkit.recipes import QUANT_METHODS, load_recipe
+
+        loaded = load_recipe(recipe, overrides, methods=QUANT_METHODS)
+        recipe, method = loaded.config, method or loaded.head.method
+    method = method or "pact"
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     qcfg = recipe.quant if method == "pact" else dataclasses.replace(recipe.quant, pact=False)
