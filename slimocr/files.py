@@ -26,8 +26,11 @@ def out_file_problem(path: str | Path) -> str | None:
     """Why ``path`` cannot be written as an output file (it is a folder, or a folder on its
     way is an existing file), or None. For commands that check ``--out`` before their work."""
     path = Path(path)
-    if path_kind(path) == "dir":
+    kind = path_kind(path)
+    if kind == "dir":
         return f"{path}: is a folder, not a file name"
+    if kind == "other":
+        return f"{path}: is not a regular file (a device, FIFO or socket)"
     blocker = file_in_the_way(path.parent)
     return None if blocker is None else f"{path}: {blocker} is a file, not a folder"
 
@@ -40,8 +43,11 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
     any error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    if path_kind(path) == "dir":
+    kind = path_kind(path)
+    if kind == "dir":
         raise ConfigError(f"{path}: is a folder, not a file name")
+    if kind == "other":  # renaming over a device (/dev/null) would replace it
+        raise ConfigError(f"{path}: is not a regular file (a device, FIFO or socket)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

@@ -144,13 +144,16 @@ def read_regular_file(path: str | Path, what: str, limit: int, error: type[SlimO
 
 
 def path_kind(path: str | Path) -> str:
-    """``"dir"``, ``"file"`` (any other existing thing) or ``"missing"``; never raises
-    (``Path.is_dir`` raises on a name too long or a folder that cannot be searched)."""
+    """``"dir"``, ``"file"`` (a regular file), ``"other"`` (a FIFO, device, socket) or
+    ``"missing"`` (also: cannot be looked up); never raises (``Path.is_dir`` raises on a name
+    too long or a folder that cannot be searched)."""
     try:
         st = os.stat(path)
     except (OSError, ValueError):
         return "missing"
-    return "dir" if stat.S_ISDIR(st.st_mode) else "file"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    return "file" if stat.S_ISREG(st.st_mode) else "other"
 
 
 def check_int(

@@ -133,11 +133,12 @@ def _det_images(data: Path) -> list[Path]:
     from slimocr.cli.ocr import IMAGE_SUFFIXES, expand_images
     from slimocr.errors import LabelError
     from slimocr.eval.readers import load_det_dataset
+    from slimocr.inputs import path_kind
 
     try:
         return [s.image for s in load_det_dataset(data)]
     except LabelError:
-        if not data.is_dir():
+        if path_kind(data) != "dir":
             raise
     images, empty = expand_images([data])
     if empty:

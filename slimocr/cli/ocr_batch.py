@@ -11,8 +11,9 @@ from typing import Any
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail
+from slimocr.cli.common import CliErrors, error, fail
 from slimocr.infer.results import OCRResult
+from slimocr.inputs import printable
 
 
 def format_result(result: OCRResult, as_json: bool) -> str:
@@ -21,7 +22,7 @@ def format_result(result: OCRResult, as_json: bool) -> str:
     if as_json:
         return json.dumps(result.to_dict(), ensure_ascii=False)
     ms = result.elapsed_ms.get("total", 0.0)
-    rows = [f"# {result.source}: {len(result.lines)} lines, {ms:.0f} ms"]
+    rows = [f"# {printable(result.source)}: {len(result.lines)} lines, {ms:.0f} ms"]
     for line in result.lines:
         box = " ".join(f"{x:.0f},{y:.0f}" for x, y in line.box)
         rows.append(f"{line.score:.3f}\t{box}\t{line.text}")
@@ -57,7 +58,7 @@ def run_batch(
                 typer.echo(format_result(result, as_json))
         else:
             failures += 1
-            typer.echo(f"error: {result}", err=True)
+            error(result)
 
     try:
         with CliErrors():
@@ -65,7 +66,7 @@ def run_batch(
                 sources, problems = collect_sources(inputs, recursive, list_file)
                 for message in problems:
                     failures += 1
-                    typer.echo(f"error: {message}", err=True)
+                    error(message)
                 for source, result in ocr_many(sources, workers, threads, pipeline, **options):
                     report(source, result)
             else:
@@ -85,7 +86,7 @@ def run_batch(
                 for source, message in summary.failed:
                     if not source:  # an input that gave no source (reported once here)
                         failures += 1
-                        typer.echo(f"error: {message}", err=True)
+                        error(message)
                 typer.echo(
                     f"{out}: {summary.done} written, {summary.skipped} already there, "
                     f"{len(summary.failed)} failed, {summary.images_per_s:.2f} images/s",

@@ -137,10 +137,10 @@ class _PathResolver:
         """Return ``(path, "")`` when found, else ``(None, reason)``."""
         path = Path(rel)
         if path.is_absolute():
-            found = path_kind(path) == "file"
+            found = path_kind(path) in ("file", "other")  # "other": refused when read
             return (path, "") if found else (None, f"image file not found: {path}")
         direct = self.base / path
-        if path_kind(direct) == "file":
+        if path_kind(direct) in ("file", "other"):
             return direct, ""
         hits = [sub / path.name for sub, names in self._image_subdirs() if path.name in names]
         if len(hits) == 1:
@@ -427,7 +427,7 @@ def load_det_dataset(path: str | Path, on_error: OnError = "raise") -> SampleLis
     """
     path = Path(path)
     kind = path_kind(path)
-    if kind == "file":
+    if kind in ("file", "other"):  # "other" (a FIFO, a device): refused when read
         return read_paddle_det_labels(path, on_error=on_error)
     if kind != "dir":
         raise LabelError(f"{path}: no such file or folder")
@@ -454,7 +454,7 @@ def load_rec_dataset(path: str | Path, on_error: OnError = "raise") -> SampleLis
     """
     path = Path(path)
     kind = path_kind(path)
-    if kind == "file":
+    if kind in ("file", "other"):  # "other" (a FIFO, a device): refused when read
         return _read_rec_any(path, on_error)
     if kind != "dir":
         raise LabelError(f"{path}: no such file or folder")

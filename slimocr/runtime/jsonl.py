@@ -69,10 +69,15 @@ class ResultsFile:
     """
 
     def __init__(self, path: str | Path, resume: bool = False) -> None:
+        from slimocr.inputs import path_kind
+
         self.path = Path(path)
-        if self.path.is_dir():
+        kind = path_kind(self.path)
+        if kind == "dir":
             raise ConfigError(f"{self.path}: is a folder, not a results file")
-        exists = self.path.is_file() and self.path.stat().st_size > 0
+        if kind == "other":  # a FIFO would block, a device cannot be resumed or synced
+            raise ConfigError(f"{self.path}: is not a regular file (a device, FIFO or socket)")
+        exists = kind == "file" and self.path.stat().st_size > 0
         if exists and not resume:
             raise OptionError(
                 f"{self.path}: already holds results; pass --resume (resume=True) to continue "
@@ -86,13 +91,23 @@ class ResultsFile:
             raise ConfigError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record and make it durable (flush + fsync)."""
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        """Append one record and make it durable (flush + fsync).
+
+        Raises:
+            ConfigError: the write failed (a full disk), naming the file.
+        """
+        try:
+            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
 
     def __enter__(self) -> ResultsFile:
         return self

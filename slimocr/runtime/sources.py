@@ -17,6 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from slimocr.errors import ImageReadError
+from slimocr.inputs import (
+    MAX_IMAGE_BYTES,
+    MAX_LABEL_BYTES,
+    path_kind,
+    read_regular_file,
+    regular_file_size,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 PDF_SUFFIX = ".pdf"
@@ -39,8 +46,7 @@ def pdf_pages(path: Path) -> list[str]:
     Raises:
         ImageReadError: the pdf extra is missing or the file is not a readable PDF.
     """
-    if not Path(path).is_file():
-        raise ImageReadError(f"{path}: PDF file not found")
+    regular_file_size(path, "PDF", MAX_IMAGE_BYTES, ImageReadError)
     pdfium = _pdfium()
     try:
         doc = pdfium.PdfDocument(str(path))
@@ -74,7 +80,7 @@ def load_source(source: str) -> str | np.ndarray:
     """What :class:`~slimocr.infer.pipeline.OCR` reads for a source: the path itself, or the
     rendered page of a ``FILE.pdf#page=N`` source."""
     match = _PAGE.match(source)
-    if match and Path(match["file"]).is_file():
+    if match and path_kind(match["file"]) == "file":
         return render_pdf_page(match["file"], int(match["page"]))
     return source
 
@@ -86,9 +92,10 @@ def read_list_file(path: Path) -> list[Path]:
     Raises:
         ImageReadError: the list file cannot be read.
     """
+    data = read_regular_file(path, "list", MAX_LABEL_BYTES, ImageReadError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ImageReadError(f"{path}: cannot read the list of images ({exc})") from None
     lines = (line.strip() for line in text.splitlines())
     return [Path(line) for line in lines if line and not line.startswith("#")]
@@ -97,7 +104,7 @@ def read_list_file(path: Path) -> list[Path]:
 def _folder_files(folder: Path, recursive: bool) -> list[Path]:
     walk = folder.rglob("*") if recursive else folder.iterdir()
     wanted = (*IMAGE_SUFFIXES, PDF_SUFFIX)
-    return sorted(p for p in walk if p.is_file() and p.suffix.lower() in wanted)
+    return sorted(p for p in walk if p.suffix.lower() in wanted and path_kind(p) == "file")
 
 
 def collect_sources(
@@ -124,7 +131,7 @@ def collect_sources(
     sources: list[str] = []
     for path in inputs:
         files = [path]
-        if path.is_dir():
+        if path_kind(path) == "dir":
             files = _folder_files(path, recursive)
             if not files:
                 kinds = ", ".join((*IMAGE_SUFFIXES, PDF_SUFFIX))

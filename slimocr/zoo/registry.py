@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from slimocr.errors import ModelFileError
+from slimocr.inputs import path_kind
 from slimocr.official import official_path
 
 Kind = Literal["det", "rec"]
@@ -219,11 +220,10 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
         return verified_file(record)
     path = Path(name)
-    if path.suffix.lower() == ".onnx" or path.exists() or "/" in name:
-        if not path.exists():
-            raise ModelFileError(f"{path}: model file not found")
-        if path.is_dir():
-            raise ModelFileError(f"{path}: is a directory, not an ONNX model file")
+    kind = path_kind(path)
+    if path.suffix.lower() == ".onnx" or kind != "missing" or "/" in name:
+        # opened under the input policy (slimocr.inputs) by the session: missing, a folder,
+        # a FIFO or a name too long is refused there, by name
         return path
     known = ", ".join(sorted([*RECORDS, *OFFICIAL_NAMES]))
     raise ModelFileError(f"{name}: unknown model name (known: {known}; or give a path to .onnx)")

@@ -206,6 +206,28 @@ def test_cli_ocr_names_and_skips_each_bad_image_in_one_call(corpus: Corpus, tmp_
     )
 
 
+def test_cli_batch_mode_names_and_skips_each_bad_image(corpus: Corpus, tmp_path: Path) -> None:
+    """The worker-process path (--out results.jsonl): the same one line per bad image."""
+    out = tmp_path / "results.jsonl"
+    bad = [str(case.path) for case in corpus.bad_images]
+    proc = _slimocr("ocr", "--threads", "1", "--workers", "1", "--out", str(out), *bad, str(SAMPLE))
+    assert proc.returncode == 1
+    summary = f"{out}: 1 written, 0 already there, {len(bad)} failed"
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith(summary)]
+    errors = _error_lines("\n".join(lines))
+    assert len(errors) == len(bad), proc.stderr
+    for case in corpus.bad_images:
+        assert sum(printable(case.path) in line for line in errors) == 1, case.name
+    assert len(out.read_text().splitlines()) == 1
+    fifo = corpus.bad_images[0].path
+    for target in (fifo, Path("/dev/null"), tmp_path / ("n" * 300 + ".jsonl")):
+        proc = _slimocr("ocr", "--out", str(target), str(SAMPLE), timeout=60)
+        assert proc.returncode != 0 and len(_error_lines(proc.stderr)) == 1, proc.stderr
+        assert printable(target) in proc.stderr
+    proc = _slimocr("ocr", "--list", str(fifo), str(SAMPLE), timeout=60)
+    assert proc.returncode == 1 and _error_lines(proc.stderr)[0].startswith(f"error: {fifo}")
+
+
 def test_cli_ocr_output_faults_are_errors(tmp_path: Path) -> None:
     with open("/dev/full", "w") as full:
         proc = _slimocr("ocr", "--threads", "1", str(SAMPLE), stdout=full, stderr=subprocess.PIPE)
