@@ -152,3 +152,24 @@ def test_readme_model_sizes_match_the_shipped_files():
             assert round(RECORDS[name].size_bytes / 1e6, 2) == mb, f"README: {name} {mb} MB"
             checked += 1
     assert checked >= 15, f"only {checked} README sizes could be checked: {rows}"
+
+
+def test_every_record_has_a_build_step_read_from_its_recipe():
+    """The build table is derived from the records and the recipes' ``method``/``parent``."""
+    from slimocr.toolkit.zoo.build import BUILDERS, zoo_recipes
+
+    steps = zoo_recipes()
+    assert set(steps) == set(RECORDS)
+    for name, step in steps.items():
+        assert step.method in BUILDERS, name
+        assert step.overrides == tuple(RECORDS[name].build.get("overrides", ()))
+
+
+def test_zoo_build_refuses_an_unknown_name():
+    from typer.testing import CliRunner
+
+    from slimocr.cli.main import app
+
+    result = CliRunner().invoke(app, ["zoo", "build", "no-such-model"])
+    assert result.exit_code != 0
+    assert "no-such-model: no such zoo model" in result.output
