@@ -5,6 +5,7 @@ against its float parent on every domain; ``slimocr eval agree``: two pipelines 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ DataOpt = typer.Option(..., "--data", help="dataset folder or label file")
 OutOpt = typer.Option(None, "--out", help="write metrics and per-image predictions (JSON)")
 ThreadsOpt = typer.Option(None, help="ONNX Runtime intra-op threads")
 LimitOpt = typer.Option(None, help="evaluate only the first N samples")
+
+
+def _bar() -> bool:
+    """Show a progress bar only on a terminal (a log file gets the error lines alone)."""
+    return sys.stderr.isatty()
 
 
 def _start(out: Path | None, limit: int | None) -> None:
@@ -108,8 +114,10 @@ def det_cmd(
             samples = _samples(load_det_dataset(data), data, limit)
         else:
             images = _samples(_det_images(data), data, limit)
-            samples = label_with_reference(images, detector(resolve_model(reference, "det")))
-        report = run_det_eval(samples, detector(path))
+            samples = label_with_reference(
+                images, detector(resolve_model(reference, "det")), progress=_bar()
+            )
+        report = run_det_eval(samples, detector(path), progress=_bar())
     _summary(
         report,
         data,
@@ -175,7 +183,7 @@ def rec_cmd(
         def recognize(crops):  # noqa: ANN001, ANN202
             return [(r.text, r.score) for r in rec(crops)]
 
-        report = run_rec_eval(samples, recognize, batch=batch_size)
+        report = run_rec_eval(samples, recognize, batch=batch_size, progress=_bar())
     _summary(
         report,
         data,
@@ -223,7 +231,7 @@ def e2e_cmd(
             res = engine(img)
             return [(ln.box, ln.text, ln.score) for ln in res.lines], res.elapsed_ms
 
-        report = run_e2e_eval(samples, pipeline)
+        report = run_e2e_eval(samples, pipeline, progress=_bar())
     _summary(
         report,
         data,

@@ -66,7 +66,9 @@ def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
     """Identify the format and size from the header only; returns (format, w, h, orientation)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # PIL's warnings (a decompression bomb, corrupt EXIF) are not ours to print: the
+            # size is checked below and a broken file fails to decode with its own error
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 fmt = im.format or "unknown"
                 width, height = im.size

@@ -135,7 +135,9 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     options.intra_op_num_threads = threads or 0
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
+    # fatal only: a failed run is raised to the caller, which names the file in one line;
+    # ONNX Runtime's own "[E:onnxruntime:...]" line would be a second, coloured one
+    options.log_severity_level = 4
     # A pipeline holds several sessions (detector, recognizer) that run in turn; spinning
     # worker threads of the idle one take the cores from the busy one (measured: twice the
     # latency with 2 cores). Workers therefore sleep between runs.
