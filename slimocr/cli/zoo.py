@@ -1,4 +1,4 @@
-"""``slimocr zoo list|show|build``: the released models and how they were made.
+"""``slimocr zoo list|show|pick|build``: the released models, how they were made, the defaults.
 
 ``zoo build`` is a toolkit command, added on demand (:mod:`slimocr.cli.lazy`).
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 
@@ -16,11 +17,11 @@ from slimocr.cli.lazy import LazyGroup
 
 class _ZooGroup(LazyGroup):
     prefix = "zoo"
-    command_order = ("list", "show", "build")
+    command_order = ("list", "show", "pick", "build")
 
 
 zoo_app = typer.Typer(
-    cls=_ZooGroup, help="Released models: list, show, rebuild.", no_args_is_help=True
+    cls=_ZooGroup, help="Released models: list, show, pick defaults, rebuild.", no_args_is_help=True
 )
 
 
@@ -52,3 +53,54 @@ def show_cmd(name: str = typer.Argument(..., help="zoo model name")) -> None:
     data = asdict(records[name])
     data["path"] = str(path)
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@zoo_app.command("pick")
+def pick_cmd(
+    report: Path = typer.Argument(..., help="bench.json written by `slimocr bench --out DIR`"),
+    write: bool = typer.Option(
+        False, "--write", help="apply the change to the records file (default: only show it)"
+    ),
+    records: Path | None = typer.Option(
+        None, "--records", help="records file (default: the package's slimocr/zoo/records.json)"
+    ),
+) -> None:
+    """Propose the default models from a benchmark report: its pick and the records diff.
+
+    Nothing changes without --write; the records file is reviewed data, changed by commit.
+    """
+    from slimocr.zoo.pick import propose_defaults, read_report, write_proposal
+    from slimocr.zoo.records import RECORDS_JSON
+
+    path = records or RECORDS_JSON
+    with CliErrors():
+        report_data = read_report(report)
+        proposal = propose_defaults(report_data, path)
+    current = proposal.current
+    typer.echo(f"current defaults: det={current.get('det')} rec={current.get('rec')}")
+    if proposal.pick is None:
+        typer.echo(f"{report}: no zoo pipeline meets the bar; the defaults stay")
+        return
+    pick, row = proposal.pick, proposal.row or {}
+    numbers = ", ".join(
+        f"{label} {row[key]:.1f}"
+        for key, label in (("e2e_ms", "end to end ms"), ("size_mb", "MB"))
+        if isinstance(row.get(key), (int, float))
+    )
+    typer.echo(
+        f"proposed default: {pick['pipeline']} (det={pick['det']} rec={pick['rec']})"
+        + (f"; {numbers}" if numbers else "")
+    )
+    cpu = (report_data.get("machine") or {}).get("cpu")
+    if cpu:
+        typer.echo(f"measured on: {cpu}, {report_data['settings'].get('threads')} threads")
+    if not proposal.changes:
+        typer.echo("the records file already has these defaults; nothing to change")
+        return
+    typer.echo(proposal.diff, nl=False)
+    if write:
+        with CliErrors():
+            write_proposal(proposal, path)
+        typer.echo(f"wrote {path}; review and commit it")
+    else:
+        typer.echo("(not written; --write applies it)")

@@ -86,39 +86,5 @@ def verified_file(record: ZooRecord) -> Path:
     return verify_sha256(record.path, record.sha256)
 
 
-def record_bench_metrics(report: dict[str, Any], records_path: Path = RECORDS_JSON) -> list[str]:
-    """Copy a full benchmark run's numbers (``slimocr bench`` report) into the ``metrics`` of
-    the zoo records it measured, with the machine and settings, and make the run's default
-    pick (fastest zoo pipeline within the accuracy bar) the CLI's default models; returns the
-    updated names. Quick runs on a subset (``limit``) are not recorded."""
-    if report["settings"].get("limit") is not None:
-        return []
-    records = load_records(records_path)
-    where = {"machine": report["machine"], "threads": report["settings"]["threads"]}
-    updated: list[str] = []
-    for row in report["rows"]:
-        if row.get("group") != "zoo":
-            continue
-        det, rec = records.get(row["det"]), records.get(row["rec"])
-        if det is not None:
-            det.metrics.update(
-                ic15_det_hmean=row["det_hmean"], det_ms_per_image=round(row["det_ms"], 2), **where
-            )
-            updated.append(det.name)
-        if rec is not None:
-            rec.metrics.update(
-                ic15_rec_acc=row["rec_acc"],
-                rec_ms_per_crop=round(row["rec_ms_per_crop"], 3),
-                **where,
-            )
-            updated.append(rec.name)
-    defaults = load_defaults(records_path)
-    pick = report.get("default_pick")
-    if pick and pick["det"] in records and pick["rec"] in records:
-        defaults = {"det": pick["det"], "rec": pick["rec"]}  # the bench's bar decides
-    save_records(records, defaults, records_path)
-    return sorted(set(updated))
-
-
 RECORDS: dict[str, ZooRecord] = load_records()
 DEFAULTS: dict[str, str] = load_defaults()

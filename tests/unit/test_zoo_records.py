@@ -71,37 +71,6 @@ def test_tampered_file_is_refused(tmp_path: Path):
         verified_file(moved)
 
 
-def test_bench_numbers_go_into_the_records(tmp_path: Path):
-    from slimocr.zoo.records import record_bench_metrics
-
-    path = tmp_path / "records.json"
-    shutil.copyfile(RECORDS_JSON, path)
-    row = {
-        "group": "zoo",
-        "det": "ppocrv3-det-float",
-        "rec": "ppocrv2-rec-float",
-        "det_hmean": 0.5,
-        "rec_acc": 0.25,
-        "det_ms": 12.345,
-        "rec_ms_per_crop": 1.5,
-    }
-    peer = {**row, "group": "peer", "det": "rapidocr-ppocrv4-det"}
-    report = {
-        "machine": {"cpu": "test CPU"},
-        "settings": {"threads": 2, "limit": None},
-        "rows": [row, peer],
-    }
-    assert record_bench_metrics(report, path) == ["ppocrv2-rec-float", "ppocrv3-det-float"]
-    records = load_records(path)
-    det = records["ppocrv3-det-float"].metrics
-    assert det["ic15_det_hmean"] == 0.5 and det["det_ms_per_image"] == 12.35
-    assert det["machine"] == {"cpu": "test CPU"} and det["threads"] == 2
-    assert records["ppocrv2-rec-float"].metrics["ic15_rec_acc"] == 0.25
-    assert records["ppocrv3-det-float"].sha256 == RECORDS["ppocrv3-det-float"].sha256
-    quick = {**report, "settings": {"threads": 2, "limit": 10}}
-    assert record_bench_metrics(quick, path) == []
-
-
 def test_pipelines_are_typed_and_a_bad_entry_names_the_file(tmp_path: Path):
     pipe = resolve_pipeline("slimocr-v6s-ptq")
     assert (pipe.det, pipe.rec) == ("ppocrv6s-det-ptq-int8", "ppocrv6s-rec-ptq-int8")
