@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from slimocr.errors import ConfigError
+from slimocr.eval.pool import resolve_data
 from slimocr.toolkit.train.config import SynthDataConfig, TrainConfig
 
 
@@ -87,7 +88,7 @@ class DetTask:
         from slimocr.toolkit.data.det_dataset import DetTrainDataset
 
         d = self.cfg.data
-        samples = list(load_det_dataset(d.train, on_error=d.on_bad_label))[: d.limit]
+        samples = list(load_det_dataset(resolve_data(d.train), on_error=d.on_bad_label))[: d.limit]
         if d.val:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))
         else:
@@ -173,9 +174,9 @@ class RecTask:
         d = self.cfg.data
         cut = False
         try:
-            samples = list(load_rec_dataset(d.train, on_error=d.on_bad_label))
+            samples = list(load_rec_dataset(resolve_data(d.train), on_error=d.on_bad_label))
         except Exception:  # noqa: BLE001 - not a rec layout: cut crops from a det dataset
-            det = list(load_det_dataset(d.train, on_error=d.on_bad_label))
+            det = list(load_det_dataset(resolve_data(d.train), on_error=d.on_bad_label))
             samples, cut = crops_from_det_samples(det, Path(self.cfg.out_dir) / "crops"), True
         samples = samples[: d.limit]
         groups = None

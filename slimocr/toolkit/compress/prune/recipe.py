@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from slimocr.errors import ConfigError
+from slimocr.eval.pool import resolve_data
 from slimocr.toolkit.compress.prune import ratios as rt
 from slimocr.toolkit.compress.prune.config import PruneRecipe, check_table
 from slimocr.toolkit.compress.prune.measure import (
@@ -299,7 +300,7 @@ def _calibration_inputs(recipe: PruneRecipe) -> list[torch.Tensor]:
     from slimocr.toolkit.compress.quant.ptq import det_calibration_batches, rec_calibration_batches
     from slimocr.toolkit.models import model_spec
 
-    rc, data = recipe.reconstruct, recipe.finetune.data.train
+    rc, data = recipe.reconstruct, resolve_data(recipe.finetune.data.train)
     if recipe.kind == "det":
         seed = recipe.finetune.seed
         return list(det_calibration_batches(data, rc.images, rc.limit_side_len, seed))

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from slimocr.errors import ConfigError
+from slimocr.eval.pool import resolve_data
 from slimocr.toolkit.compress.quant.config import CalibConfig, QuantConfig
 from slimocr.toolkit.train.config import TrainConfig, check_arch_kind, check_ranges
 
@@ -290,7 +291,7 @@ def run_quant(
     t0 = time.perf_counter()
     parent = _parent_model(recipe)
     model = prepare_qat(copy.deepcopy(parent), qcfg)
-    batches = _calib_batches(recipe, data)
+    batches = _calib_batches(recipe, resolve_data(data))
     if not batches:
         raise ConfigError(f"{data}: no calibration images could be read")
     resuming = tcfg is not None and resume and (Path(tcfg.out_dir) / "last.pt").exists()
