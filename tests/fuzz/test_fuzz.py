@@ -268,6 +268,24 @@ def test_cli_eval_refuses_bad_labels_with_one_line(corpus: Corpus) -> None:
             assert len(lines) == 1 and lines[0].startswith(f"error: {case.path}"), result.output
 
 
+def test_cli_warnings_are_one_line_without_a_source_echo() -> None:
+    script = (
+        "import warnings\n"
+        "from slimocr.cli.common import guarded_run\n"
+        "guarded_run(lambda: warnings.warn('int8 may\\nsaturate', RuntimeWarning))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0 and proc.stderr == "warning: int8 may\\nsaturate\n", proc.stderr
+
+
 def test_cli_names_are_printed_on_one_line() -> None:
     result = CliRunner().invoke(app, ["zoo", "show", "no\nsuch\x1bmodel"])
     assert result.exit_code == 1
