@@ -1,7 +1,7 @@
 """Detector graph experiments, timed interleaved in one process (pre + network + post, as the
 pipeline runs them, on IC15 test images):
 
-1. the DB head rewrite (:func:`slimocr.export.rewrite.merge_db_upsampling`): the official
+1. the DB head rewrite (:func:`slimocr.graph.merge_db_upsampling`): the official
    PP-OCRv3 detector exported with and without it (``export_onnx(rewrite=False)``);
 2. int8 "islands": in the shipped ``ppocrv6s-det-ptq-int8`` file, the residual adds' float
    input is replaced by the dequantized copy that already exists for the next convolution, and
@@ -9,7 +9,7 @@ pipeline runs them, on IC15 test images):
    Runtime fuses ``QLinearAdd`` / ``QLinearMul``. This changes the numerics (the files are not
    evaluated here); it only measures what fusing those ops could buy;
 3. with ``--v6-before FILE``: that int8 v6-small detector (a file exported before
-   :func:`slimocr.export.rewrite.fold_pads`, whose stem pads run as float ``Pad`` nodes between
+   :func:`slimocr.graph.fold_pads`, whose stem pads run as float ``Pad`` nodes between
    dequantize and quantize) against the shipped one with its head regrouped (item 4), e.g.
    ``git show 6be3a8c:slimocr/zoo/files/ppocrv6s-det-ptq-int8.onnx > v6_before.onnx``;
 4. the rewritten head's second 1×1 conv as two groups (the form exported before 2026-11-28
@@ -33,7 +33,7 @@ def rewire_int8_islands(model, adds: bool, gates: bool) -> dict[str, int]:  # no
     import numpy as np
     from onnx import helper, numpy_helper
 
-    from slimocr.export.rewrite import graph_consumers
+    from slimocr.graph import graph_consumers
 
     graph = model.graph
     producer = {o: n for n in graph.node for o in n.output}
@@ -82,7 +82,7 @@ def group_head(model) -> int:  # noqa: ANN001
     import numpy as np
     from onnx import helper, numpy_helper
 
-    from slimocr.export.rewrite import graph_consumers
+    from slimocr.graph import graph_consumers
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}

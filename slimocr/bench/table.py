@@ -30,13 +30,8 @@ from slimocr.eval.suite import (
     run_domain,
 )
 from slimocr.infer.pipeline import OCR
-from slimocr.zoo.registry import (
-    PEER_PIPELINES,
-    SETTING_FIELDS,
-    PipelineSpec,
-    resolve_model,
-    with_reference_settings,
-)
+from slimocr.zoo.records import SETTING_FIELDS, PipelineSpec
+from slimocr.zoo.registry import PEER_PIPELINES, resolve_model, with_reference_settings
 
 BASELINE = "slimocr-float"
 # the accuracy a default must reach besides holding its own parent's: RapidOCR's default

@@ -68,40 +68,23 @@ def nchwc_block(flags: frozenset[str] | None) -> int | None:
     return 16 if "avx512f" in flags else 8
 
 
-def _may_have_thin_maps(model: object, block: int) -> bool:
-    """Cheap test before the rewrite: some conv weight (stored, or the int8 of a weight-only
-    ``Cast``) has fewer than ``block`` output channels."""
-    graph = model.graph  # type: ignore[attr-defined]
-    dims = {t.name: list(t.dims) for t in graph.initializer}
-    cast_of = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Cast"}
-    mul_of = {n.output[0]: list(n.input) for n in graph.node if n.op_type == "Mul"}
-    for node in graph.node:
-        if node.op_type != "Conv" or len(node.input) < 2:
-            continue
-        name = node.input[1]
-        shape = dims.get(name)
-        if shape is None:  # Mul(Cast(q), s): q's shape
-            shape = next((dims.get(cast_of.get(i, "")) for i in mul_of.get(name, [])), None)
-        if shape is not None and len(shape) == 4 and shape[0] < block:
-            return True
-    return False
-
-
 def layout_rewritten(path: Path, block: int | None) -> bytes | None:
     """The model at ``path`` with its thin feature maps widened to ``block`` channels
-    (:func:`slimocr.export.rewrite.pad_thin_channels`: same outputs, no layout conversions
+    (:func:`slimocr.graph.thin_channels.pad_thin_channels`: same outputs, no layout conversions
     around them in ONNX Runtime's blocked kernels), serialized; None when nothing changes
     or the file cannot be parsed (ONNX Runtime then opens the file itself and reports it).
 
     Weight-only int8 weights are folded to float first, as ONNX Runtime would do on
-    loading, so that the rewrite sees them as stored constants.
+    loading, so that the rewrite sees them as stored constants. The widening is done here, at
+    load, and not at export, because ``block`` is the CPU's (:mod:`slimocr.graph.thin_channels`).
     """
     if block is None:
         return None
-    try:
+    try:  # imported here: onnx takes about a second to import and only this rewrite needs it
         import onnx
 
-        from slimocr.export.rewrite import fold_stored_int8_weights, pad_thin_channels
+        from slimocr.graph import fold_stored_int8_weights, optimize, thin_channels_pass
+        from slimocr.graph.thin_channels import may_have_thin_maps
     except ImportError:  # an install without the onnx package: the files run as they are
         return None
 
@@ -111,11 +94,11 @@ def layout_rewritten(path: Path, block: int | None) -> bytes | None:
         return None
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         return None
-    if not _may_have_thin_maps(model, block):
+    if not may_have_thin_maps(model, block):
         return None
     try:
-        fold_stored_int8_weights(model)
-        if not pad_thin_channels(model, block):
+        counts = optimize(model, [fold_stored_int8_weights, thin_channels_pass(block)])
+        if not counts["pad_thin_channels"]:
             return None
         return model.SerializeToString()
     except Exception as exc:  # a graph the rewrite does not handle: run the file as it is

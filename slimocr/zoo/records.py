@@ -9,7 +9,77 @@ from typing import Any
 
 from slimocr.errors import ConfigError
 from slimocr.official import verify_sha256
-from slimocr.zoo.registry import PipelineSpec
+
+# The pipeline settings a :class:`PipelineSpec` may fix, as :class:`~slimocr.infer.pipeline.OCR`
+# keyword arguments (field name → OCR argument).
+SETTING_FIELDS: dict[str, str] = {
+    "rec_height": "rec_image_height",
+    "det_limit_side_len": "det_limit_side_len",
+    "det_limit_type": "det_limit_type",
+    "det_thresh": "det_thresh",
+    "det_box_thresh": "box_thresh",
+    "det_unclip_ratio": "unclip_ratio",
+}
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
+
+    Attributes:
+        name: the pipeline's name (``slimocr-v6s-ptq``).
+        det: detector model (zoo or official name).
+        rec: recognizer model (zoo or official name).
+        rec_height: the recognizer's input height where its file does not fix it.
+        det_limit_side_len: the detector's resize limit (None: the OCR default, 960).
+        det_limit_type: ``"max"`` / ``"min"`` / ``"resize_long"`` (None: ``"max"``).
+        det_thresh: DB binarization threshold (None: 0.3).
+        det_box_thresh: DB box score threshold (None: 0.6).
+        det_unclip_ratio: DB unclip ratio (None: 1.5).
+        note: what it is, for the benchmark table.
+        reference: the pipeline its ratios and accuracy bar are measured against (None: the
+            float v3/v2 pair).
+        not_default: why the benchmark's default pick must pass it over, when a measurement
+            outside the benchmark's accuracy bar rules it out (empty: a candidate).
+    """
+
+    name: str
+    det: str
+    rec: str
+    rec_height: int | None = None
+    note: str = ""
+    reference: str | None = None
+    not_default: str = ""
+    det_limit_side_len: int | None = None
+    det_limit_type: str | None = None
+    det_thresh: float | None = None
+    det_box_thresh: float | None = None
+    det_unclip_ratio: float | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The settings this pipeline fixes (unset ones left out), by field name."""
+        return {f: getattr(self, f) for f in SETTING_FIELDS if getattr(self, f) is not None}
+
+    def ocr_kwargs(self) -> dict[str, Any]:
+        """The settings as :class:`~slimocr.infer.pipeline.OCR` keyword arguments.
+
+        >>> PipelineSpec("p", "d", "r", det_thresh=0.2).ocr_kwargs()
+        {'det_thresh': 0.2}
+        """
+        return {SETTING_FIELDS[f]: v for f, v in self.settings().items()}
+
+    def to_json(self) -> dict[str, Any]:
+        """The records-file form (fields at their default left out)."""
+        out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
+        out.update(self.settings())
+        if self.note:
+            out["note"] = self.note
+        if self.reference is not None:
+            out["reference"] = self.reference
+        if self.not_default:
+            out["not_default"] = self.not_default
+        return out
+
 
 FILES_DIR = Path(__file__).parent / "files"
 RECORDS_JSON = Path(__file__).parent / "records.json"

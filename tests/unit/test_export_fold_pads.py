@@ -9,7 +9,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.export.rewrite import fold_pads
+from slimocr.graph import fold_pads
 from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
 from slimocr.toolkit.compress.quant.export import ort_run
 from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.export.rewrite import fold_gate_residual
+from slimocr.graph import fold_gate_residual
 from slimocr.toolkit.compress.quant import QuantConfig, calibrate, export_qdq, prepare_qat
 from slimocr.toolkit.compress.quant.export import ort_run
 from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.export.rewrite import fold_stored_int8_weights, pad_thin_channels
+from slimocr.graph import fold_stored_int8_weights, pad_thin_channels
 from slimocr.infer.session import OnnxSession, layout_rewritten, nchwc_block
 from slimocr.toolkit.compress.quant.weight_only import weight_only_int8
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from slimocr.export.rewrite import merge_db_upsampling
+from slimocr.graph import merge_db_upsampling
 from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
 from slimocr.toolkit.models.heads.db_head import DBBranch
 

@@ -10,7 +10,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from slimocr.errors import ConfigError
-from slimocr.export.rewrite import fold_sigmoid_scale
+from slimocr.graph import fold_sigmoid_scale
 from slimocr.toolkit.compress.quant import QuantConfig
 from slimocr.toolkit.compress.quant.fake_quant import SigmoidGELU
 from slimocr.toolkit.compress.quant.prepare import quant_summary

@@ -22,13 +22,8 @@ from torch import nn
 
 import slimocr
 from slimocr.charset import charset_to_json
-from slimocr.export.rewrite import (
-    fold_gate_residual,
-    fold_pads,
-    fold_sigmoid_scale,
-    merge_db_upsampling,
-)
 from slimocr.files import atomic_write
+from slimocr.graph import compact_graph, optimize
 from slimocr.toolkit.models.registry import ModelSpec
 
 # Output names of the official inference files, kept so that our files are drop-in replacements.
@@ -68,63 +63,19 @@ def build_metadata(
     return meta
 
 
-def compact_graph(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Shrink an exported graph's bookkeeping without touching what it computes (in place).
-
-    The trace names every node and tensor after its module path
-    (``/backbone/stages.0/.../in_quant/QuantizeLinear_output_0``) and stores constants as
-    ``Constant`` nodes; in a QDQ file those names weigh about a third as much as the int8
-    weights. Constants become initializers, intermediate tensors get short names (``t1f``),
-    nodes lose their optional names (a QDQ detector has ~550 nodes: ~2 KB of ``n21f``),
-    shape annotations are dropped; the graph's inputs and outputs keep their names, so the
-    file stays a drop-in replacement. ONNX Runtime computes the same bits either way.
+def export_passes(model: onnx.ModelProto, kind: str) -> list[str]:
+    """The :mod:`slimocr.graph` passes an export applies, in order: zero ``Pad`` folding; for a
+    detector, the DB head's upsampling as 1×1 convs + ``DepthToSpace``; for an int8 (QDQ) graph,
+    the gated residual (~8% on the v3 detector network) and the ``SigmoidGELU`` scale fold
+    (→ ``QLinearSigmoid``). The thin-map widening is not among them: it depends on the CPU
+    that runs the file and is applied when a session opens it (:mod:`slimocr.graph.thin_channels`).
     """
-    graph = model.graph
-    kept = {v.name for v in graph.input} | {v.name for v in graph.output}
-    consts, nodes = [], []
-    for node in graph.node:
-        if (
-            node.op_type == "Constant"
-            and len(node.attribute) == 1
-            and node.attribute[0].name == "value"
-        ):
-            tensor = onnx.TensorProto()
-            tensor.CopyFrom(node.attribute[0].t)
-            tensor.name = node.output[0]
-            consts.append(tensor)
-        else:
-            nodes.append(node)
-    names: dict[str, str] = {}
-
-    def short(name: str) -> str:
-        if not name or name in kept:
-            return name
-        if name not in names:
-            names[name] = f"t{len(names):x}"
-        return names[name]
-
-    def rename(nodes: Any) -> None:  # nodes of the graph and of its subgraphs (If branches)
-        for node in nodes:
-            node.name = ""
-            node.doc_string = ""
-            node.input[:] = [short(n) for n in node.input]
-            node.output[:] = [short(n) for n in node.output]
-            for attr in node.attribute:
-                for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
-                    for value in [*sub.input, *sub.output, *sub.value_info]:
-                        value.name = short(value.name)
-                    for tensor in sub.initializer:
-                        tensor.name = short(tensor.name)
-                    rename(sub.node)
-
-    for tensor in [*graph.initializer, *consts]:
-        tensor.name = short(tensor.name)
-    rename(nodes)
-    graph.initializer.extend(consts)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.value_info[:]
-    return model
+    passes = ["fold_pads"]
+    if kind == "det":
+        passes.append("merge_db_upsampling")
+    if any(n.op_type == "QuantizeLinear" for n in model.graph.node):
+        passes += ["fold_gate_residual", "fold_sigmoid_scale"]
+    return passes
 
 
 def _registered(arch: str | None) -> ModelSpec | None:
@@ -153,7 +104,7 @@ def export_onnx(
         sample_shape: the trace input's shape (default 1×3×640×640 det, 1×3×H×320 rec with H
             the registered input height, else 32).
         opset: ONNX opset (>= 13).
-        rewrite: apply the exact speed rewrites of :mod:`slimocr.export.rewrite`: zero
+        rewrite: apply the speed rewrites of :func:`export_passes` (:mod:`slimocr.graph`): zero
             ``Pad`` nodes folded into the convolutions and max-pools that read them; for
             detectors, the DB head's transposed convolutions as 1×1 convolutions +
             ``DepthToSpace``; in int8 graphs, gated residuals ``x + x·g`` as ``x·(g + 1)``
@@ -200,12 +151,7 @@ def export_onnx(
             )
         proto = onnx.load(tmp)
         if rewrite:
-            fold_pads(proto)
-            if kind == "det":
-                merge_db_upsampling(proto)
-            if any(n.op_type == "QuantizeLinear" for n in proto.graph.node):
-                fold_gate_residual(proto)  # int8 graphs: ~8% on the v3 detector network
-                fold_sigmoid_scale(proto)  # SigmoidGELU → QLinearSigmoid
+            optimize(proto, export_passes(proto, kind))
         compact_graph(proto)
         onnx.checker.check_model(proto)
         set_metadata(proto, metadata)

@@ -24,8 +24,9 @@ import torch
 from torch import nn
 
 from slimocr.files import atomic_write
+from slimocr.graph import compact_graph
 from slimocr.toolkit.compress.quant.prepare import export_mode
-from slimocr.toolkit.export.onnx_export import compact_graph, export_onnx, set_metadata
+from slimocr.toolkit.export.onnx_export import export_onnx, set_metadata
 
 INT8_KERNELS = (
     "QLinearConv",

@@ -313,7 +313,7 @@ class SigmoidGELU(nn.Module):
     Between int8 layers an exact GELU has no integer kernel in ONNX Runtime: it runs as a float
     op between ``DequantizeLinear`` and ``QuantizeLinear``, three passes over the widest maps of
     a PP-LCNetV4 block. This form exports as ``DQ → Mul(1.702) → Sigmoid → Q/DQ → Mul``; with the
-    scalar folded into the ``DequantizeLinear`` (:func:`slimocr.export.rewrite.fold_sigmoid_scale`)
+    scalar folded into the ``DequantizeLinear`` (:func:`slimocr.graph.fold_sigmoid_scale`)
     ONNX Runtime runs it as ``QLinearSigmoid`` (a 256-entry table) and ``QLinearMul``. It is an
     approximation (``|x·σ(1.702x) − GELU(x)| < 0.021``), so a model's accuracy must be measured
     with it; the fixed grid needs no calibration, and the gradient passes the rounding

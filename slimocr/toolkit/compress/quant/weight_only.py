@@ -27,7 +27,8 @@ from onnx import helper, numpy_helper
 
 from slimocr.errors import ModelFileError
 from slimocr.files import atomic_write
-from slimocr.toolkit.export.onnx_export import compact_graph, set_metadata
+from slimocr.graph import compact_graph
+from slimocr.toolkit.export.onnx_export import set_metadata
 
 WEIGHT_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
