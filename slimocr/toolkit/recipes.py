@@ -332,6 +332,11 @@ def parent_weights(
     if head.parent_recipe is None:
         return None
     parent = load_recipe(head.parent_recipe, variables=variables, records_path=records_path)
+    if head.method == "train" and parent.method != "train":
+        raise ConfigError(
+            f"{where}.parent: a train recipe starts from a train run's weights, not from a "
+            f"{parent.method} recipe ({head.parent_recipe})"
+        )
     if head.parent_output != "model" and parent.method != "prune":
         raise ConfigError(f"{where}.parent_output: only a prune parent has {head.parent_output!r}")
     return str(parent.output(head.parent_output))

@@ -152,6 +152,12 @@ def test_parents_resolve_to_the_run_folder_of_the_recipe_that_builds_them(tmp_pa
     )
     with pytest.raises(ConfigError, match=r"p\.yaml\.parent: pruning starts from the official"):
         load_recipe(prune)
+    train = _write(
+        tmp_path / "t.yaml",
+        f"base: {ROOT / 'recipes/base/train_det_ic15.yaml'}\nparent: ppocrv3-det-prune\n",
+    )
+    with pytest.raises(ConfigError, match=r"t\.yaml\.parent: a train recipe starts from a train"):
+        load_recipe(train)
 
 
 def test_zoo_records_and_recipes_name_the_same_parent():

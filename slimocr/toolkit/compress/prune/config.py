@@ -184,10 +184,12 @@ def check_table(recipe: PruneRecipe, where: str = "recipe") -> dict[str, Any]:
     :func:`~slimocr.toolkit.compress.prune.sensitivity.load_table`) or a table of another model.
     :func:`~slimocr.toolkit.compress.prune.recipe.run_prune` calls it before any work (not the
     recipe loader: ``slimocr sensitivity`` may be about to write that file)."""
+    from slimocr.toolkit.recipes import repo_path
+
     path = recipe.sensitivity.table
     assert path is not None
-    try:
-        table = load_table(path)
+    try:  # a committed table (docs/results/...) is found from outside the checkout too
+        table = load_table(repo_path(path))
     except ConfigError as exc:
         raise ConfigError(f"{where}.sensitivity.table: {exc}") from None
     arch = table.get("arch")
