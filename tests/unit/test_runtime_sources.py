@@ -80,3 +80,15 @@ def test_a_foreign_file_is_not_resumed_into(tmp_path: Path) -> None:
     out.write_text('{"source": "a.png"}\nhello\n')
     with pytest.raises(ConfigError, match=r"r.jsonl:2: not a SlimOCR result line"):
         recover(out)
+
+
+def test_ray_rows_in_rgb_rgba_or_gray_reach_the_pipeline_in_opencv_order() -> None:
+    from slimocr.runtime.ray_data import _rgb_to_bgr
+
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 255  # red
+    assert (_rgb_to_bgr(rgb)[..., 2] == 255).all() and (_rgb_to_bgr(rgb)[..., 0] == 0).all()
+    rgba = np.dstack([rgb, np.full((2, 3), 7, np.uint8)])
+    assert (_rgb_to_bgr(rgba)[..., 3] == 7).all() and (_rgb_to_bgr(rgba)[..., 2] == 255).all()
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    assert (_rgb_to_bgr(gray) == gray).all()
