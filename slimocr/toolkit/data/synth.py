@@ -24,6 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from slimocr.charset import load_charset
 from slimocr.errors import ConfigError
 from slimocr.toolkit.data import fonts as font_lib
 from slimocr.toolkit.data.synth_render import (
@@ -486,8 +487,6 @@ def synth_main(
         raise ConfigError(f"unknown synth kind {kind!r}; expected 'det' or 'rec'")
     chars = None
     if charset is not None:
-        from slimocr.charset import load_charset
-
         chars = frozenset(load_charset(charset))
     given = tuple(Path(f) for f in fonts) if fonts else None
     cfg = SynthConfig(seed=seed, lang=lang, charset=chars, fonts=given)

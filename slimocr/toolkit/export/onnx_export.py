@@ -24,6 +24,7 @@ import slimocr
 from slimocr.charset import charset_to_json
 from slimocr.files import atomic_write
 from slimocr.graph import compact_graph, optimize
+from slimocr.toolkit.models import list_models, model_spec
 from slimocr.toolkit.models.registry import ModelSpec
 
 # Output names of the official inference files, kept so that our files are drop-in replacements.
@@ -79,8 +80,6 @@ def export_passes(model: onnx.ModelProto, kind: str) -> list[str]:
 
 
 def _registered(arch: str | None) -> ModelSpec | None:
-    from slimocr.toolkit.models import list_models, model_spec  # registers the builders
-
     return model_spec(arch) if arch in list_models() else None
 
 

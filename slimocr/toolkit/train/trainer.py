@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from slimocr.files import atomic_write
+from slimocr.toolkit.models import create_model
 from slimocr.toolkit.train.checkpoint import (
     load_checkpoint,
     load_model_weights,
@@ -75,8 +76,6 @@ class Trainer:
         teacher: nn.Module | None = None,
         model_hook: ModelHook | None = None,
     ) -> None:
-        from slimocr.toolkit.models import create_model
-
         self.cfg = cfg
         self.world, self.rank, local = _dist_env()
         self.device = _device(cfg, local)

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from slimocr.infer.session import OnnxSession
+from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
+
 
 def _conv_macs(m: nn.modules.conv._ConvNd, inp: torch.Tensor, out: torch.Tensor) -> int:
     k = int(np.prod(m.kernel_size))
@@ -97,8 +100,6 @@ def onnx_latency_ms(
     Returns:
         ``{"median_ms", "min_ms", "mean_ms", "runs", "threads"}``.
     """
-    from slimocr.infer.session import OnnxSession
-
     session = OnnxSession(path, threads)
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
     for _ in range(warmup):
@@ -126,8 +127,6 @@ def model_latency_ms(
     warmup: int = 3,
 ) -> dict[str, float]:
     """Export ``model`` to a temporary ONNX file and time it (see :func:`onnx_latency_ms`)."""
-    from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         export_onnx(model, path, kind, build_metadata(kind, "latency-probe"))
@@ -151,9 +150,6 @@ def compare_latency(
     Returns:
         ``{name: {"median_ms", "min_ms", "mean_ms", "runs", "threads"}}``.
     """
-    from slimocr.infer.session import OnnxSession
-    from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
-
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(out_dir) if out_dir is not None else Path(tmp)
         sessions = {}

@@ -27,6 +27,7 @@ from torch import nn
 
 from slimocr.errors import ModelFileError
 from slimocr.files import atomic_write
+from slimocr.toolkit.models import create_model
 
 SPEC_FORMAT = 1
 WEIGHTS_FILE = "weights.pt"
@@ -105,8 +106,6 @@ def rebuild_pruned(arch: str, spec: Mapping[str, Any]) -> nn.Module:
         arch: registered model name (``slimocr.toolkit.models.list_models()``).
         spec: :func:`channel_spec` output, or the ``channels.json`` document holding it.
     """
-    from slimocr.toolkit.models import create_model
-
     return apply_channel_spec(create_model(arch, pretrained=False), _modules_of(spec))
 
 

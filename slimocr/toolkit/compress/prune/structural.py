@@ -35,6 +35,7 @@ import torch_pruning as tp
 from torch import nn
 
 from slimocr.toolkit.compress.prune.fpgm import FPGMImportance, is_depthwise
+from slimocr.toolkit.models import model_spec
 
 Importance = Callable[[tp.dependency.Group], torch.Tensor | None]
 IgnorePredicate = Callable[[str, nn.Module], bool]
@@ -87,8 +88,6 @@ def default_ignored_layers(model: nn.Module, skip_first: int = 4) -> list[nn.Mod
 
 def example_input(arch: str, batch: int = 1) -> torch.Tensor:
     """A small input that traces a registered model (detector 64×64, recognizer H×64)."""
-    from slimocr.toolkit.models import model_spec
-
     spec = model_spec(arch)
     if spec.kind == "rec":
         return torch.zeros(batch, 3, spec.input_height or 32, 64)

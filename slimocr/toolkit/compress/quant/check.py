@@ -18,6 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from slimocr.eval.det_metrics import DetEvaluator
+from slimocr.eval.readers import load_det_dataset, load_rec_dataset
+from slimocr.eval.rec_metrics import RecMetrics
+from slimocr.infer.det import DetPreprocess
+from slimocr.infer.pipeline import model_input_height
+from slimocr.infer.rec import charset_from_metadata, resize_norm_img
+from slimocr.infer.session import OnnxSession
+from slimocr.postprocess.ctc import ctc_greedy_decode
+from slimocr.postprocess.db import DBPostProcess
+
 
 @torch.no_grad()
 def check_parity(
@@ -44,10 +54,6 @@ def check_parity(
         ``{"n", "torch": metrics, "ort": metrics, "differ": n}`` where ``differ`` counts images
         with different boxes (det) or crops with different strings (rec).
     """
-    from slimocr.infer.pipeline import model_input_height
-    from slimocr.infer.rec import charset_from_metadata
-    from slimocr.infer.session import OnnxSession
-
     model.eval()
     sess = OnnxSession(path, threads)
     if kind == "det":
@@ -59,11 +65,6 @@ def check_parity(
 
 
 def _check_det(model: nn.Module, run: Any, data: str | Path, limit: int | None) -> dict[str, Any]:
-    from slimocr.eval.det_metrics import DetEvaluator
-    from slimocr.eval.readers import load_det_dataset
-    from slimocr.infer.det import DetPreprocess
-    from slimocr.postprocess.db import DBPostProcess
-
     samples = load_det_dataset(data)[:limit]
     pre, post = DetPreprocess(960, "max"), DBPostProcess()
     evals = {"torch": DetEvaluator(), "ort": DetEvaluator()}
@@ -91,11 +92,6 @@ def _check_rec(
     charset: list[str],
     height: int = 32,
 ) -> dict[str, Any]:
-    from slimocr.eval.readers import load_rec_dataset
-    from slimocr.eval.rec_metrics import RecMetrics
-    from slimocr.infer.rec import resize_norm_img
-    from slimocr.postprocess.ctc import ctc_greedy_decode
-
     samples = load_rec_dataset(data)[:limit]
     metrics = {"torch": RecMetrics(), "ort": RecMetrics()}
     differ = 0

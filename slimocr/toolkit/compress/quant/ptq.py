@@ -16,8 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from slimocr.errors import SlimOCRError
+from slimocr.eval.readers import load_det_dataset, load_rec_dataset
+from slimocr.infer.det import DetPreprocess
+from slimocr.infer.rec import resize_norm_img
 from slimocr.toolkit.compress.quant.config import CalibMethod, QuantConfig
 from slimocr.toolkit.compress.quant.prepare import act_quantizers, quant_layers
+from slimocr.toolkit.data.rec_dataset import crops_from_det_samples
 
 _MAX_SAMPLES = 1 << 18  # |x| values kept per batch for a percentile
 
@@ -152,9 +157,6 @@ def det_calibration_batches(
     """``n`` detection images, preprocessed as at inference (one 1×3×H×W tensor each)."""
     import cv2
 
-    from slimocr.eval.readers import load_det_dataset
-    from slimocr.infer.det import DetPreprocess
-
     samples = load_det_dataset(data)
     pre = DetPreprocess(limit_side_len, "max")
     for i in _pick(len(samples), n, seed):
@@ -176,11 +178,6 @@ def rec_calibration_batches(
     ``data`` is a recognition set, or a detection set whose boxes are cut into ``crops_dir``.
     """
     import cv2
-
-    from slimocr.errors import SlimOCRError
-    from slimocr.eval.readers import load_det_dataset, load_rec_dataset
-    from slimocr.infer.rec import resize_norm_img
-    from slimocr.toolkit.data.rec_dataset import crops_from_det_samples
 
     try:
         samples = load_rec_dataset(data)
