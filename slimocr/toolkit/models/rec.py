@@ -6,8 +6,14 @@ import torch
 from torch import nn
 
 from slimocr.toolkit.models.backbones.mobilenet_v1_enhance import MobileNetV1Enhance
-from slimocr.toolkit.models.backbones.pplcnet_v4 import REC_SMALL, LCNetV4Config, PPLCNetV4
+from slimocr.toolkit.models.backbones.pplcnet_v4 import (
+    REC_SMALL,
+    REC_TINY,
+    LCNetV4Config,
+    PPLCNetV4,
+)
 from slimocr.toolkit.models.heads.ctc_head import CTCHead
+from slimocr.toolkit.models.necks.conv_encoder import ConvEncoder
 from slimocr.toolkit.models.necks.svtr_encoder import SVTREncoder
 
 
@@ -58,3 +64,14 @@ def build_svtr_lcnetv4(
     assert isinstance(channels, int), "a recognizer config ends with a pool"
     encoder = SVTREncoder(channels, dims=dims, depth=depth)
     return CRNN(backbone, encoder, CTCHead(encoder.out_channels, num_classes))
+
+
+def build_convenc_lcnetv4(
+    num_classes: int, config: LCNetV4Config = REC_TINY, kernel: int = 5, mid_channels: int = 80
+) -> CRNN:
+    """PP-OCRv6 tiny's recognizer: PP-LCNetV4, a convolution-only encoder, two-layer CTC head."""
+    backbone = PPLCNetV4(config)
+    channels = backbone.out_channels
+    assert isinstance(channels, int), "a recognizer config ends with a pool"
+    encoder = ConvEncoder(channels, kernel)
+    return CRNN(backbone, encoder, CTCHead(channels, num_classes, mid_channels))

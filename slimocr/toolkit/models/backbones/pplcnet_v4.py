@@ -1,6 +1,7 @@
 """PP-LCNetV4 as PP-OCRv6's inference files hold it (re-parameterized: merged convs, no BN).
 
-A branch stem (PP-HGNetV2's) brings the image to stride 4; then stages of RepViT-like blocks:
+A stem brings the image to stride 4 (the small models: PP-HGNetV2's branch stem; the tiny
+recognizer: two plain 3×3/2 conv + BN layers); then stages of RepViT-like blocks:
 a 3×3 depthwise *token mixer* (its training-time branches merged into one conv with bias), an
 optional squeeze-excite, and a 1×1 → GELU → 1×1 *channel mixer* (hidden width twice the input),
 added to the token mixer's output when the block keeps its shape. A block that changes width or
@@ -9,6 +10,8 @@ stride is a stage's first block and has no residual.
 >>> from slimocr.toolkit.models.backbones.pplcnet_v4 import DET_SMALL, PPLCNetV4
 >>> PPLCNetV4(DET_SMALL).out_channels
 [48, 96, 192, 384]
+>>> PPLCNetV4(DET_TINY).out_channels
+[32, 48, 64, 160]
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ class LCNetV4Config:
         stem_out: width after the stem (stride 4).
         stages: the blocks of each stage; the detector returns every stage's output.
         pool: recognizers only: average-pool kernel (= stride) that ends the backbone.
+        stem: ``"branch"`` (:class:`BranchStem`, merged convs) or ``"plain"``
+            (:class:`PlainStem`, convs with their BN).
     """
 
     stem_mid: int
     stem_out: int
     stages: tuple[tuple[BlockSpec, ...], ...]
     pool: tuple[int, int] | None = None
+    stem: str = "branch"
 
 
 def _stage(
@@ -81,6 +87,48 @@ REC_SMALL = LCNetV4Config(
     ),
     pool=(3, 2),
 )
+
+
+# PP-OCRv6 tiny detector: the small one's layout, narrower (32-48-64-160).
+DET_TINY = LCNetV4Config(
+    stem_mid=16,
+    stem_out=32,
+    stages=(
+        _stage(32, 2),
+        _stage(48, 2, first=BlockSpec(32, 48, 2)),
+        _stage(64, 4, first=BlockSpec(48, 64, 2)),
+        _stage(160, 2, first=BlockSpec(64, 160, 2)),
+    ),
+)
+
+# PP-OCRv6 tiny recognizer: plain stem to 48 channels, then 48-96-160 with the (2, 1) strides
+# opening the second and third stages; height 48 → 12 → 3 → 1, width W → W/4 → W/8.
+REC_TINY = LCNetV4Config(
+    stem_mid=24,
+    stem_out=48,
+    stages=(
+        _stage(48, 2),
+        _stage(96, 2, first=BlockSpec(48, 96, (2, 1))),
+        (  # squeeze-excite on the first full-width block only
+            BlockSpec(96, 160, (2, 1)),
+            BlockSpec(160, 160, 1, True),
+            BlockSpec(160, 160),
+            BlockSpec(160, 160),
+        ),
+    ),
+    pool=(3, 2),
+    stem="plain",
+)
+
+
+class PlainStem(nn.Sequential):
+    """3×3/2 conv + BN + GELU, 3×3/2 conv + BN (no activation). Image → stride 4."""
+
+    def __init__(self, in_channels: int, mid: int, out: int) -> None:
+        super().__init__(
+            ConvBNAct(in_channels, mid, 3, stride=2, act="gelu"),
+            ConvBNAct(mid, out, 3, stride=2),
+        )
 
 
 class BranchStem(nn.Module):
@@ -126,7 +174,8 @@ class PPLCNetV4(nn.Module):
     """PP-LCNetV4 backbone (inference form).
 
     Args:
-        config: the variant (:data:`DET_SMALL`, :data:`REC_SMALL`).
+        config: the variant (:data:`DET_SMALL`, :data:`REC_SMALL`, :data:`DET_TINY`,
+            :data:`REC_TINY`).
         in_channels: image channels.
 
     ``forward`` returns the output of every stage (detector configs, no ``pool``) or the pooled
@@ -135,7 +184,10 @@ class PPLCNetV4(nn.Module):
 
     def __init__(self, config: LCNetV4Config, in_channels: int = 3) -> None:
         super().__init__()
-        self.stem = BranchStem(in_channels, config.stem_mid, config.stem_out)
+        if config.stem not in ("branch", "plain"):
+            raise ValueError(f"stem must be 'branch' or 'plain', not {config.stem!r}")
+        stem = BranchStem if config.stem == "branch" else PlainStem
+        self.stem = stem(in_channels, config.stem_mid, config.stem_out)
         self.stages = nn.ModuleList(
             nn.Sequential(*[LCNetV4Block(b) for b in blocks]) for blocks in config.stages
         )
