@@ -74,7 +74,7 @@ def merge_db_upsampling(model: onnx.ModelProto) -> int:
       ``b = 2·b1 + b2`` is output ``k`` at offset ``(a, b)`` of each 4×4 block; it reads only
       the ``2M`` channels of row ``a1`` (a block-diagonal weight, stored dense: ONNX Runtime's
       blocked-layout path left the equivalent two-group conv out, with a layout conversion on
-      each side; docs/quantization.md times both forms);
+      each side; docs/reports/2026-11-29-quantization-log.md times both forms);
     * ``Sigmoid`` when the tail had one; ``DepthToSpace`` (block 4, DCR) to N×K×4H×4W.
 
     The tail's output tensor keeps its name; tails whose intermediate tensors are used

@@ -84,45 +84,6 @@ def test_pipelines_are_typed_and_a_bad_entry_names_the_file(tmp_path: Path):
         load_pipelines(bad)
 
 
-def _readme_model_rows() -> list[tuple[list[str], list[float]]]:
-    """(names, sizes in MB) of each README "Models" row that states sizes for zoo records.
-
-    A name written as a suffix (``-l50-w8`` after ``ppocrv3-det-prune-l50``) replaces the
-    first name from where that suffix's first segment starts."""
-    import re
-
-    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Models", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or "MB" not in cells[-1]:
-            continue
-        names = re.findall(r"`([^`]+)`", cells[0])
-        full = []
-        for name in names:
-            if name.startswith("-") and full:
-                head = name.split("-")[1]
-                base = full[0]
-                name = base[: base.index(f"-{head}")] + name
-            full.append(name)
-        sizes = [float(x) for x in re.findall(r"(\d+\.\d+)(?:\s*/|\s*MB)", cells[-1])]
-        rows.append((full, sizes))
-    return rows
-
-
-def test_readme_model_sizes_match_the_shipped_files():
-    rows = _readme_model_rows()
-    checked = 0
-    for names, sizes in rows:
-        if len(names) != len(sizes) or not all(n in RECORDS for n in names):
-            continue
-        for name, mb in zip(names, sizes, strict=True):
-            assert round(RECORDS[name].size_bytes / 1e6, 2) == mb, f"README: {name} {mb} MB"
-            checked += 1
-    assert checked >= 15, f"only {checked} README sizes could be checked: {rows}"
-
-
 def test_every_record_has_a_build_step_read_from_its_recipe():
     """The build table is derived from the records and the recipes' ``method``/``parent``."""
     from slimocr.toolkit.zoo.build import BUILDERS, zoo_recipes

@@ -6,7 +6,8 @@
 >>> calibrate(model, batches)  # doctest: +SKIP
 >>> export_qdq(model, "det_int8.onnx", "det", metadata)  # doctest: +SKIP
 
-See docs/quantization.md for the design and measured numbers.
+See docs/guide/quantization.md for the design, docs/reports/2026-11-29-quantization-log.md for
+measured numbers.
 """
 
 from slimocr.toolkit.compress.quant.check import check_parity

@@ -50,7 +50,7 @@ class QuantConfig:
         skip_names: module names kept float with everything inside them; a name also covers
             its submodules (``backbone.blocks.0`` keeps ``backbone.blocks.0.depthwise`` float).
             For layers whose activations an 8-bit per-tensor grid cannot hold (the
-            recognizer's first blocks: see docs/quantization.md).
+            recognizer's first blocks: see docs/reports/2026-11-29-quantization-log.md).
         quantize_model_output: also quantize the outputs of the layers that feed the model's
             output (default: leave them float, an 8-bit grid on the final logits would
             coarsen the probabilities).

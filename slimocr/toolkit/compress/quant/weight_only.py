@@ -1,14 +1,14 @@
 """Weight-only int8: store a float ONNX model's weights as int8, compute in float.
 
 Static int8 (QDQ on activations too) is what makes ONNX Runtime run int8 kernels, but it also
-puts a quantization step on every activation, and on thin layers the quantize/dequantize
-around the kernel can cost more than it saves (docs/pruning.md). Weight-only int8 keeps the
-activations and the arithmetic float: each conv / matmul weight becomes an int8 initializer
-(symmetric, abs-max per output channel) followed by ``Cast`` and a ``Mul`` by its scales. The
-file shrinks about 4×. ONNX Runtime's constant folding turns ``Cast → Mul`` of initializers
-into a float initializer when it builds the session (a ``DequantizeLinear`` there would be kept
-and run on every call, and would block the conv fusions), so the network runs the same float
-kernels as the float file, on weights rounded to 255 levels per channel.
+puts a quantization step on every activation, and on thin layers the quantize/dequantize around
+the kernel can cost more than it saves (docs/reports/2026-11-29-pruning-log.md). Weight-only
+int8 keeps the activations and the arithmetic float: each conv / matmul weight becomes an int8
+initializer (symmetric, abs-max per output channel) followed by ``Cast`` and a ``Mul`` by its
+scales. The file shrinks about 4×. ONNX Runtime's constant folding turns ``Cast → Mul`` of
+initializers into a float initializer when it builds the session (a ``DequantizeLinear`` there
+would be kept and run on every call, and would block the conv fusions), so the network runs the
+same float kernels as the float file, on weights rounded to 255 levels per channel.
 
 Only initializers that are a node's weight input (``Conv``/``ConvTranspose`` input 1,
 ``MatMul``/``Gemm`` input 1) and hold at least ``min_elements`` values are converted; biases,

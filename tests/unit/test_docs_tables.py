@@ -1,0 +1,178 @@
+"""The generated tables of README.md and docs/ equal what the generator makes from the committed
+records and benchmark report; the README's test command is the one CI runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slimocr.bench import docs
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_committed_pages_equal_the_generator_output():
+    pages = docs.pages(ROOT)
+    assert ROOT / "README.md" in pages
+    src = docs.Sources.load(ROOT)
+    tables = {name: make(src) for name, make in docs.TABLES.items()}
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert docs.render(text, tables) == text, (
+            f"{page.relative_to(ROOT)}: generated tables are out of date; "
+            "run python -m slimocr.bench.docs"
+        )
+
+
+def test_readme_carries_the_zoo_table_and_stays_short():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "<!-- zoo-table:start -->" in text
+    assert len(text.encode()) <= 8192
+
+
+def test_readme_test_command_is_the_one_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = [ln for ln in ci.splitlines() if ln.strip() and not ln.startswith("#")][-1]
+    assert "pytest" in command
+    assert command in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _tree(tmp_path: Path, report: dict, readme: str) -> Path:
+    (tmp_path / "slimocr" / "zoo").mkdir(parents=True)
+    (tmp_path / "docs" / "bench").mkdir(parents=True)
+    records = {
+        "defaults": {"det": "d-small", "rec": "r-small"},
+        "pipelines": [
+            {"name": "p-float", "det": "d-float", "rec": "r-float", "note": "float (x)"},
+            {"name": "p-small", "det": "d-small", "rec": "r-small", "note": "small; more"},
+            {"name": "p-new", "det": "d-float", "rec": "r-small", "reference": "peer"},
+        ],
+        "records": [
+            {"name": n, "kind": k, "size_bytes": b, "parent": parent}
+            for n, k, b, parent in (
+                ("d-float", "det", 2_000_000, None),
+                ("r-float", "rec", 8_000_000, None),
+                ("d-small", "det", 500_000, "d-float"),
+                ("r-small", "rec", 2_000_000, "r-float"),
+            )
+        ],
+    }
+    (tmp_path / "slimocr" / "zoo" / "records.json").write_text(json.dumps(records))
+    (tmp_path / "docs" / "bench" / "bench.json").write_text(json.dumps(report))
+    (tmp_path / "README.md").write_text(readme, encoding="utf-8")
+    return tmp_path
+
+
+README = "# x\n\n<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n\nend\n"
+MACHINE = {"cpu": "Test CPU", "logical_cpus": 2, "onnxruntime": "1.0"}
+
+
+def _row(name: str, e2e: float, speedup: float, mb: float, **extra) -> dict:
+    return {"name": name, "e2e_ms": e2e, "speedup_e2e": speedup, "size_mb": mb, **extra}
+
+
+def test_old_report_format_gives_dashes_for_the_bar(tmp_path):
+    report = {
+        "machine": MACHINE,
+        "settings": {"threads": 2},
+        "rows": [
+            _row("p-float", 80.0, 1.0, 10.0, meets_accuracy_bar=True),
+            _row("p-small", 40.0, 2.0, 2.5, meets_accuracy_bar=True),
+        ],
+        "default_pick": {"pipeline": "p-small"},
+    }
+    root = _tree(tmp_path, report, README)
+    assert docs.main(["--root", str(root)]) == 0
+    text = (root / "README.md").read_text(encoding="utf-8")
+    assert "| p-float | float | 80.0 | 1.00× | 10.00 | – |" in text
+    assert "| **p-small** (default) | small | 40.0 | 2.00× | 2.50 | – |" in text
+    # a pipeline the report does not hold: size from the records, no timing
+    assert "| p-new |  | – | – | 4.00 | – |" in text
+    assert "Test CPU (CPU flags not recorded)" in text
+    assert text.startswith("# x\n\n") and text.endswith("\n\nend\n")
+    assert docs.main(["--root", str(root), "--check"]) == 0
+
+
+def test_new_report_format_marks_the_bar_and_the_reference(tmp_path):
+    report = {
+        "machine": {**MACHINE, "cpu_flags": ["avx2", "avx512_vnni"]},
+        "settings": {"threads": 4},
+        "rows": [
+            _row("p-float", 80.0, 1.0, 10.0, domains={}, meets_accuracy_bar=True),
+            _row("p-small", 40.0, 2.0, 2.6, domains={}, meets_accuracy_bar=False),
+            _row("p-new", 50.0, 1.25, 4.0, domains={}, meets_accuracy_bar=True, reference="peer"),
+        ],
+        "default_pick": None,
+    }
+    root = _tree(tmp_path, report, README)
+    docs.regenerate(root)
+    text = (root / "README.md").read_text(encoding="utf-8")
+    assert "| p-float | float | 80.0 | 1.00× | 10.00 | ✓ |" in text
+    # the report measured 2.6 MB, the records say 2.5: the file changed since
+    assert "| **p-small** (default) | small | 40.0 | 2.00× | 2.50 † | ✗ |" in text
+    assert "| p-new |  | 50.0 | 1.25×¹ | 4.00 | ✓ |" in text
+    assert "¹ against peer" in text and "Test CPU (avx2, avx512_vnni)" in text
+    assert "pick: none" in text
+
+
+def test_a_number_edited_by_hand_is_caught_and_rewritten(tmp_path):
+    report = {"machine": MACHINE, "settings": {}, "rows": [_row("p-float", 80.0, 1.0, 10.0)]}
+    root = _tree(tmp_path, report, README)
+    docs.regenerate(root)
+    readme = root / "README.md"
+    good = readme.read_text(encoding="utf-8")
+    readme.write_text(good.replace("80.0", "79.0"), encoding="utf-8")
+    assert docs.main(["--root", str(root), "--check"]) == 1
+    assert "79.0" in readme.read_text(encoding="utf-8")  # --check writes nothing
+    assert docs.main(["--root", str(root)]) == 0
+    assert readme.read_text(encoding="utf-8") == good
+
+
+def test_docs_pages_with_markers_are_rewritten_too(tmp_path):
+    report = {"machine": MACHINE, "settings": {}, "rows": []}
+    root = _tree(tmp_path, report, "# no tables\n")
+    guide = root / "docs" / "guide" / "zoo.md"
+    guide.parent.mkdir()
+    guide.write_text("<!-- zoo-models:start -->\n<!-- zoo-models:end -->\n", encoding="utf-8")
+    assert docs.regenerate(root) == [guide]
+    text = guide.read_text(encoding="utf-8")
+    assert "| `r-small` (default) | rec | r-float |" in text
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("<!-- zoo-table:start -->\nno end\n", "no matching"),
+        ("<!-- no-such:start -->\n<!-- no-such:end -->\n", "no generated table"),
+    ],
+)
+def test_broken_markers_are_one_error_line(tmp_path, capsys, page, message):
+    report = {"machine": MACHINE, "settings": {}, "rows": []}
+    root = _tree(tmp_path, report, page)
+    assert docs.main(["--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_missing_report_is_one_error_line(tmp_path, capsys):
+    root = _tree(tmp_path, {}, README)
+    shutil.rmtree(root / "docs" / "bench")
+    assert docs.main(["--root", str(root)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_relative_links_of_the_docs_resolve():
+    """Every relative link of README.md, CHANGELOG.md and docs/ names a file or folder that
+    exists (moved pages leave no dead links behind)."""
+    import re
+
+    broken = []
+    for page in [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            path = target.split("#")[0]
+            if path and not re.match(r"[a-z]+:", path) and not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
