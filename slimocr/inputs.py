@@ -15,7 +15,8 @@ naming it:
 * **Labels are bounded**: :data:`MAX_LABEL_LINE_CHARS`, :data:`MAX_REC_LABEL_CHARS`,
   :data:`MAX_JSON_DEPTH` (:func:`json_depth`).
 * **Recognizer crops are bounded**: a crop wider than :data:`MAX_CROP_RATIO` times its height
-  is squeezed to that ratio, so no batch is wider than ``MAX_CROP_RATIO × height``.
+  is squeezed to that ratio, so no batch is wider than ``MAX_CROP_RATIO × height``, and a
+  batch holds at most ``MAX_BATCH_RATIO × height`` columns in all (:data:`MAX_BATCH_RATIO`).
 * **Names are printed with control characters escaped** (:func:`printable`), so a newline in a
   file name cannot split an error line.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -53,6 +55,9 @@ MAX_JSON_DEPTH = 8
 """JSON in a label line nested deeper than this is a bad line (boxes need 4 levels)."""
 MAX_CROP_RATIO = 64.0
 """Crops wider than this many times their height are squeezed to it before recognition."""
+MAX_BATCH_RATIO = 6 * MAX_CROP_RATIO
+"""The crops of one recognizer batch are at most this many times its height wide in all
+(six crops at the ratio cap: the default batch of 6 is never split)."""
 FLOAT_RANGES = ((0.0, 1.0), (0.0, 255.0))
 """The value ranges a float pixel array may be declared in."""
 
@@ -263,20 +268,23 @@ def float_pixels_to_uint8(
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
-def json_depth(text: str) -> int:
-    """How deeply the brackets of a JSON text nest (strings skipped), without parsing it.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
-    >>> json_depth('[{"points": [[1, 2]], "t": "[[["}]')
+
+def json_depth(text: str) -> int:
+    """How deeply the brackets of a JSON text nest (strings skipped), without parsing it;
+    linear in the text (a 20 MB body takes a fraction of a second).
+
+    >>> json_depth('[{"points": [[1, 2]], "t": "[[[\\\\"]"}]')
     4
     """
-    import re
-
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', "", text).encode("utf-8", "ignore")
+    stripped = _JSON_STRING.sub("", text).encode("utf-8", "ignore")
     arr = np.frombuffer(stripped, dtype=np.uint8)
-    step = np.isin(arr, (ord("["), ord("{"))).astype(np.int32) - np.isin(
-        arr, (ord("]"), ord("}"))
-    ).astype(np.int32)
-    return int(step.cumsum().max()) if step.size else 0
+    if not arr.size:
+        return 0
+    step = ((arr == 0x5B) | (arr == 0x7B)).astype(np.int32)  # [ {
+    step -= ((arr == 0x5D) | (arr == 0x7D)).astype(np.int32)  # ] }
+    return max(int(step.cumsum().max()), 0)
 
 
 _CAPTURE_LOCK = threading.Lock()

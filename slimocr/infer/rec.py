@@ -13,7 +13,7 @@ from slimocr.charset import charset_from_json
 from slimocr.errors import LabelError, ModelFileError
 from slimocr.infer.results import RecResult
 from slimocr.infer.session import OnnxSession, check_model_kind
-from slimocr.inputs import MAX_CROP_RATIO, check_int
+from slimocr.inputs import MAX_BATCH_RATIO, MAX_CROP_RATIO, check_int
 from slimocr.postprocess.ctc import ctc_greedy_decode
 
 
@@ -139,19 +139,17 @@ class TextRecognizer:
         as wide as ``int(image_height * max_wh_ratio)`` where ``max_wh_ratio`` is the largest
         of ``image_width / image_height`` and the batch's width/height ratios. A ratio is
         capped at :data:`~slimocr.inputs.MAX_CROP_RATIO` (a longer crop is squeezed to it), so
-        no batch is wider than ``image_height * MAX_CROP_RATIO`` pixels however thin a crop.
+        no batch is wider than ``image_height * MAX_CROP_RATIO`` pixels however thin a crop; a
+        batch of wide crops holds fewer than ``batch_size`` when their padded widths would add
+        up to more than :data:`~slimocr.inputs.MAX_BATCH_RATIO` times the height (never with
+        the default 6 crops a batch).
         """
         pre = infer = post = 0.0
         results: list[RecResult | None] = [None] * len(crops)
         ratios = np.array([min(c.shape[1] / float(c.shape[0]), MAX_CROP_RATIO) for c in crops])
-        order = np.argsort(ratios)
-        for start in range(0, len(crops), self.batch_size):
+        for idx in self._batches(np.argsort(ratios), ratios):
             t0 = time.perf_counter()
-            idx = order[start : start + self.batch_size]
-            max_wh_ratio = self.image_width / self.image_height
-            for i in idx:
-                max_wh_ratio = max(max_wh_ratio, float(ratios[i]))
-            width = self.fixed_width or int(self.image_height * max_wh_ratio)
+            width = self._width(float(ratios[idx[-1]]))
             packed = [resize_norm_img(crops[i], self.image_height, width) for i in idx]
             batch = np.stack([tensor for tensor, _ in packed])
             t1 = time.perf_counter()
@@ -175,6 +173,24 @@ class TextRecognizer:
             "rec_post": post * 1000.0,
         }
         return [r if r is not None else RecResult("", 0.0) for r in results]
+
+    def _width(self, max_ratio: float) -> int:
+        """The input width of a batch whose widest crop has ``max_ratio``."""
+        max_wh_ratio = max(self.image_width / self.image_height, max_ratio)
+        return self.fixed_width or int(self.image_height * max_wh_ratio)
+
+    def _batches(self, order: np.ndarray, ratios: np.ndarray) -> list[np.ndarray]:
+        """Split crops sorted by ratio into batches of at most ``batch_size``, each at most
+        ``MAX_BATCH_RATIO * image_height`` columns in all."""
+        limit = MAX_BATCH_RATIO * self.image_height
+        batches, start = [], 0
+        while start < len(order):
+            end = min(start + self.batch_size, len(order))
+            while end - start > 1 and (end - start) * self._width(ratios[order[end - 1]]) > limit:
+                end -= 1
+            batches.append(order[start:end])
+            start = end
+        return batches
 
     def _add_chars(
         self,

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from slimocr.cli.main import app
 from slimocr.errors import ImageReadError, LabelError, ModelFileError, OptionError, SlimOCRError
-from slimocr.inputs import MAX_CROP_RATIO, printable
+from slimocr.inputs import MAX_BATCH_RATIO, MAX_CROP_RATIO, printable
 from tests.fuzz.corpus import BAD_OPTIONS, SAMPLE, SAMPLE_TEXTS, Corpus, bad_arrays, build_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -146,21 +146,28 @@ def test_label_readers_refuse_bad_labels(corpus: Corpus) -> None:
 
 def test_thin_crops_are_squeezed_to_a_bounded_batch_width(ocr) -> None:  # noqa: ANN001
     rec = ocr.recognizer
-    widths: list[int] = []
+    shapes: list[tuple[int, ...]] = []
     run = rec.session.run
 
     def spy(x: np.ndarray) -> np.ndarray:
-        widths.append(x.shape[3])
+        shapes.append(x.shape)
         return run(x)
 
+    word = cv2.imread(str(SAMPLE))[181:220, 369:476]  # a normal word
     rec.session.run = spy  # type: ignore[method-assign]
     try:
         crops = [np.full((1, 20000, 3), 200, np.uint8), np.full((2, 64000, 3), 90, np.uint8)]
-        crops.append(cv2.imread(str(SAMPLE))[181:220, 369:476])  # a normal word
-        assert len(rec(crops)) == 3
+        assert len(rec([*crops, word])) == 3
+        assert max(s[3] for s in shapes) <= rec.image_height * MAX_CROP_RATIO
+        shapes.clear()
+        rec.batch_size = 64  # a large batch of thin crops is split by total width
+        results = rec([*crops * 4, *[word] * 20])
+        assert len(results) == 28 and results[-1].text == rec([word])[0].text
+        assert all(s[0] * s[3] <= MAX_BATCH_RATIO * rec.image_height for s in shapes)
+        assert shapes[0][0] == 20  # the narrow crops still go in one batch
     finally:
         del rec.session.run
-    assert max(widths) <= rec.image_height * MAX_CROP_RATIO
+        rec.batch_size = 6
 
 
 # ----------------------------------------------------------------------------- the CLI

@@ -53,6 +53,19 @@ def _model(rng: np.random.Generator) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def _det_model(rng: np.random.Generator) -> onnx.ModelProto:
+    """:func:`_model` with a detector's signature: one 1×1×6×6 map out."""
+    model = _model(rng)
+    graph = model.graph
+    graph.node[-1].output[0] = "m"
+    graph.node.append(helper.make_node("ReduceMax", ["m"], ["r1"], axes=[3], keepdims=1))
+    graph.node.append(helper.make_node("Transpose", ["r1"], ["y"], perm=[0, 3, 1, 2]))
+    graph.output[0].CopyFrom(
+        helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1, 6, 6])
+    )
+    return model
+
+
 def _run(path: str, x: np.ndarray) -> np.ndarray:
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return sess.run(None, {"x": x})[0]
@@ -111,7 +124,7 @@ def test_cli_prints_the_conversion_summary(tmp_path) -> None:
     from slimocr.cli.main import app
 
     src, dst = tmp_path / "float.onnx", tmp_path / "w8.onnx"
-    onnx.save(_model(np.random.default_rng(3)), str(src))
+    onnx.save(_det_model(np.random.default_rng(3)), str(src))
     result = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(dst)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -128,7 +141,7 @@ def test_cli_refuses_its_source_as_output_and_a_model_of_the_other_kind(tmp_path
     from slimocr.zoo.records import FILES_DIR
 
     src = tmp_path / "float.onnx"
-    onnx.save(_model(np.random.default_rng(3)), str(src))
+    onnx.save(_det_model(np.random.default_rng(3)), str(src))
     before = src.read_bytes()
     same = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(src)])
     assert same.exit_code == 2 and "is the source model" in same.output
