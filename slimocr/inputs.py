@@ -201,7 +201,9 @@ def check_bool(name: str, value: object) -> None:
         raise OptionError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
-def _check_range(name: str, value: float, low: float | None, high: float | None) -> None:
+def _check_range(
+    name: str, value: float | np.integer | np.floating, low: float | None, high: float | None
+) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high

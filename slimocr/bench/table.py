@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from slimocr.bench.latency import INT8_FLAGS, machine_info, time_rows
-from slimocr.eval.domains import DOMAINS, domains
+from slimocr.errors import SlimOCRError
+from slimocr.eval.domains import DOMAINS, Kind, domains
 from slimocr.eval.readers import load_det_dataset, load_rec_dataset
 from slimocr.eval.suite import (
     AGREEMENT_BAR,
@@ -107,6 +109,14 @@ DET_OPTION_FIELDS = {
 }
 
 
+def _imread(path: Path) -> np.ndarray:
+    """``cv2.imread`` of a timing image; an unreadable one is an error naming it."""
+    image = cv2.imread(str(path))
+    if image is None:
+        raise SlimOCRError(f"{path}: cannot read this image")
+    return image
+
+
 def domain_runs(
     row: BenchRow, cache: Path, threads: int, limit: int | None, root: Path | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
@@ -116,8 +126,9 @@ def domain_runs(
     det_opts = {DET_OPTION_FIELDS[k]: v for k, v in row.settings.items() if k in DET_OPTION_FIELDS}
     rec_height = row.settings.get("rec_height")
     out: dict[str, dict[str, dict[str, Any]]] = {"det": {}, "rec": {}}
-    for kind, model in (("det", row.det), ("rec", row.rec)):
-        for dom in domains(kind):  # type: ignore[arg-type]
+    pairs: tuple[tuple[Kind, str], ...] = (("det", row.det), ("rec", row.rec))
+    for kind, model in pairs:
+        for dom in domains(kind):
             try:
                 out[kind][dom.name] = run_domain(
                     model,
@@ -207,8 +218,8 @@ def run_bench(
     }
     cache = default_cache() if cache is None else cache
     runs = {r.name: domain_runs(r, cache, threads, limit, data) for r in rows}
-    det_imgs = [cv2.imread(str(s.image)) for s in load_det_dataset(det_data)[:timing_images]]
-    crops = [cv2.imread(str(s.image)) for s in load_rec_dataset(rec_data)[:timing_crops]]
+    det_imgs = [_imread(s.image) for s in load_det_dataset(det_data)[:timing_images]]
+    crops = [_imread(s.image) for s in load_rec_dataset(rec_data)[:timing_crops]]
     batches = [crops[i : i + 6] for i in range(0, len(crops), 6)]
 
     def det_fn(engine: OCR):  # noqa: ANN202

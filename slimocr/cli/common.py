@@ -9,7 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import typer
 
@@ -60,7 +60,7 @@ def guarded_run(run: Callable[[], object]) -> NoReturn:
     if sys.stdout is None:
         _stderr_line("error: standard output is closed; nothing could be written")
         sys.exit(1)
-    code: object = 0
+    code: str | int | None = 0
     try:
         run()
     except SystemExit as exc:
@@ -123,7 +123,9 @@ class CliErrors:
     def __enter__(self) -> CliErrors:
         return self
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(
+        self, exc_type: type | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
         if isinstance(exc, SlimOCRError):
             error(exc)
             sys.exit(1)

@@ -277,7 +277,7 @@ def suite_cmd(
             raise OptionError(f"--kind must be 'det' or 'rec', got {kind!r}")
         report = model_suite(
             model,
-            kind,
+            "det" if kind == "det" else "rec",
             parent,
             domain or None,
             cache,

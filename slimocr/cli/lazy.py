@@ -10,13 +10,16 @@ this module, and no other runtime module, to name ``slimocr.toolkit``.
 from __future__ import annotations
 
 import importlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from slimocr.cli.common import fail
+
+# Click's Context and Command types are typed as Any here: typer 0.29 vendors click
+# (``typer._click``, private) while older typer versions use the click package; only
+# typer's public API is used, so either works.
 
 # command path (space-separated for subcommands) -> "module:attribute" of a command function or
 # a typer.Typer
@@ -53,20 +56,20 @@ class LazyGroup(TyperGroup):
             if path.startswith(head) and " " not in path[len(head) :]
         }
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         names = [*super().list_commands(ctx)]
         names += [n for n in self.lazy_commands() if n not in names]
         rank = {n: i for i, n in enumerate(self.command_order)}
         return sorted(names, key=lambda n: rank.get(n, len(rank)))
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         lazy = self.lazy_commands()
         if cmd_name not in self.commands and cmd_name in lazy:
             self.add_command(_load_command(cmd_name, lazy[cmd_name]), cmd_name)
         return super().get_command(ctx, cmd_name)
 
 
-def _load_command(name: str, target: str) -> click.Command:
+def _load_command(name: str, target: str) -> Any:
     """The click command for ``target`` (``"module:attribute"``), named ``name``."""
     module_name, attribute = target.split(":")
     try:
@@ -74,7 +77,7 @@ def _load_command(name: str, target: str) -> click.Command:
     except ImportError as exc:
         fail(f"`slimocr {name}` needs the training extra: pip install 'slimocr[train]' ({exc})")
     if isinstance(obj, typer.Typer):
-        command: click.Command = typer.main.get_group(obj)
+        command: Any = typer.main.get_group(obj)
     else:
         single = typer.Typer(add_completion=False)
         single.command(name)(obj)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from slimocr.cli.common import CliErrors, error, fail
 from slimocr.inputs import path_kind, printable
+
+if TYPE_CHECKING:  # the pipeline (onnxruntime) is imported when a command runs
+    from slimocr.infer.results import OCRResult
 
 
 def ocr_cmd(
@@ -201,7 +205,9 @@ def _check_draw(draw: Path, single: bool) -> None:
         fail(f"--draw {draw}: {blocker} is a file, not a folder", code=2)
 
 
-def _draw(source: Path, result: object, draw: Path, single: bool, taken: set[Path]) -> str | None:
+def _draw(
+    source: Path, result: OCRResult, draw: Path, single: bool, taken: set[Path]
+) -> str | None:
     """Write the drawn image whole or not at all (no partial file, no OpenCV log line);
     returns a problem line when it could not be written."""
     import cv2

@@ -141,8 +141,8 @@ def evaluate_image(
 
     det_area = shapely.area(det_arr).astype(np.float64)
     det_dontcare = np.zeros(n_det, dtype=bool)
-    for g in np.nonzero(ignore)[0]:
-        share = np.divide(inter[g], det_area, out=np.zeros(n_det), where=det_area > 0)
+    for ig in np.nonzero(ignore)[0]:
+        share = np.divide(inter[ig], det_area, out=np.zeros(n_det), where=det_area > 0)
         det_dontcare |= share > ignore_thresh
 
     iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

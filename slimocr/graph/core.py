@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 
-def attrs(node: onnx.NodeProto) -> dict[str, object]:
+def attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    """A node's attributes by name, as Python values."""
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -77,7 +79,8 @@ def evaluate_constant(
     )
     sub = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
     try:
-        out = ReferenceEvaluator(sub).run(None, values)
+        # a list of the outputs (a dict only with intermediate=True)
+        out = cast("list[Any]", ReferenceEvaluator(sub).run(None, values))
     except Exception:  # an op the reference runtime cannot run: treat as not constant
         return None
     return np.asarray(out[list(node.output).index(tensor)])

@@ -1,7 +1,7 @@
 """:func:`fold_gate_residual` turns a gated residual ``x + x·g`` (the squeeze-excitation
 residual of the DB necks) into ``x·(g + 1)``: one pass over the feature map instead of two,
-the ``+ 1`` done on the small gate. Unlike the rewrites above it is exact only up to float
-rounding (results differ in the last bits).
+the ``+ 1`` done on the small gate. Unlike the DB upsampling and pad rewrites it is exact only
+up to float rounding (results differ in the last bits).
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def fold_gate_residual(model: onnx.ModelProto) -> int:
         gs, xs = shapes.get(gate), shapes.get(x)
         if gs is None or xs is None or len(gs) > len(xs):
             return False
-        gs = [1] * (len(xs) - len(gs)) + list(gs)
+        padded = [1] * (len(xs) - len(gs)) + gs
         # an unknown dimension (the batch) counts as equal to x's: the rewrite is correct for
         # any shapes (both forms broadcast to the same shape), the check only keeps it where
         # it saves work
-        return all(g in (1, d) for g, d in zip(gs, xs, strict=True))
+        return all(g in (1, d) for g, d in zip(padded, xs, strict=True))
 
     done = 0
     for add in list(graph.node):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from slimocr.official import companion_charset, official_available, official_pat
 from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
 ImageInput = str | Path | bytes | np.ndarray
+_Source = TypeVar("_Source", str, Path, bytes, np.ndarray, ImageInput)
 
 
 def _source_name(image: ImageInput) -> str:
@@ -305,8 +307,8 @@ class OCR:
         return OCRResult(source=_source_name(image), lines=lines, elapsed_ms=elapsed)
 
     def ocr_many(
-        self, sources: Iterable[ImageInput]
-    ) -> Iterator[tuple[ImageInput, OCRResult | SlimOCRError]]:
+        self, sources: Iterable[_Source]
+    ) -> Iterator[tuple[_Source, OCRResult | SlimOCRError]]:
         """Read many images; a bad one yields its error instead of stopping the run.
 
         Yields:

@@ -75,7 +75,7 @@ def box_score_fast(prob: np.ndarray, box: np.ndarray) -> float:
     y1 = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     shifted = box.astype(np.float32) - np.array([x0, y0], dtype=np.float32)
-    cv2.fillPoly(mask, shifted.reshape(1, -1, 2).astype(np.int32), 1)
+    cv2.fillPoly(mask, [shifted.reshape(-1, 2).astype(np.int32)], 1)
     return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
 
 
@@ -89,7 +89,7 @@ def box_score_slow(prob: np.ndarray, contour: np.ndarray) -> float:
     y1 = int(np.clip(pts[:, 1].max(), 0, h - 1))
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), dtype=np.uint8)
     shifted = pts - np.array([x0, y0], dtype=np.int32)
-    cv2.fillPoly(mask, shifted.reshape(1, -1, 2), 1)
+    cv2.fillPoly(mask, [shifted.reshape(-1, 2)], 1)
     return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
 
 
@@ -230,7 +230,7 @@ class DBPostProcess:
 
     def binarize(self, prob: np.ndarray) -> np.ndarray:
         """The binary text mask (uint8 0/1) of a probability map."""
-        mask = (prob > self.thresh).astype(np.uint8)
+        mask: np.ndarray = (prob > self.thresh).astype(np.uint8)
         if self.use_dilation:
             mask = cv2.dilate(mask, np.ones((2, 2), dtype=np.uint8))
         return mask

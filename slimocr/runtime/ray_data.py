@@ -66,6 +66,7 @@ class RayOCR:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """OCR each row of a batch (numpy format) into one output row."""
+        images: list[np.ndarray | bytes]
         if "image" in batch:
             images = [_rgb_to_bgr(np.asarray(im)) for im in batch["image"]]
         elif "bytes" in batch:

@@ -145,8 +145,7 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
         return records.verified_file(record)
     path = Path(name)
-    kind = path_kind(path)
-    if path.suffix.lower() == ".onnx" or kind != "missing" or "/" in name:
+    if path.suffix.lower() == ".onnx" or path_kind(path) != "missing" or "/" in name:
         # opened under the input policy (slimocr.inputs) by the session: missing, a folder,
         # a FIFO or a name too long is refused there, by name
         return path
