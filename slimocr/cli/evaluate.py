@@ -18,8 +18,10 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DataOpt = typer.Option(..., "--data", help="dataset folder or label file")
-OutOpt = typer.Option(None, "--out", help="write metrics and per-image predictions (JSON)")
+DataOpt = typer.Option(..., "--data", help="dataset folder or label file", readable=False)
+OutOpt = typer.Option(
+    None, "--out", help="write metrics and per-image predictions (JSON)", readable=False
+)
 ThreadsOpt = typer.Option(None, help="ONNX Runtime intra-op threads")
 LimitOpt = typer.Option(None, help="evaluate only the first N samples")
 
@@ -158,7 +160,9 @@ def _det_images(data: Path) -> list[Path]:
 def rec_cmd(
     data: Path = DataOpt,
     model: str | None = typer.Option(None, help="zoo name or .onnx (default: shipped model)"),
-    charset: Path | None = typer.Option(None, help="charset file if the model has none"),
+    charset: Path | None = typer.Option(
+        None, help="charset file if the model has none", readable=False
+    ),
     out: Path | None = OutOpt,
     threads: int | None = ThreadsOpt,
     batch_size: int = typer.Option(6, help="crops per model call"),
@@ -317,7 +321,9 @@ def suite_cmd(
 
 @eval_app.command("agree")
 def agree_cmd(
-    images: Path = typer.Argument(..., help="a folder of images (any, no labels needed)"),
+    images: Path = typer.Argument(
+        ..., help="a folder of images (any, no labels needed)", readable=False
+    ),
     pipeline: str = typer.Option(..., help="candidate: a pipeline name or DET,REC models"),
     parent: str = typer.Option(..., help="the parent: a pipeline name or DET,REC models"),
     out: Path | None = OutOpt,

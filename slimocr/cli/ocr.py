@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # the pipeline (onnxruntime) is imported when a command runs
 
 
 def ocr_cmd(
-    images: list[Path] = typer.Argument(..., help="image files or folders of images"),
+    images: list[Path] = typer.Argument(
+        ..., help="image files or folders of images", readable=False
+    ),
     det_model: str | None = typer.Option(None, "--det-model", help="zoo name or .onnx path"),
     rec_model: str | None = typer.Option(None, "--rec-model", help="zoo name or .onnx path"),
     model: str | None = typer.Option(
@@ -25,7 +27,9 @@ def ocr_cmd(
         help="a pipeline (benchmark row, e.g. 'slimocr-v6s-ptq', 'rapidocr-ppocrv6-small') "
         "or 'DET,REC' (two zoo names or paths)",
     ),
-    charset: Path | None = typer.Option(None, help="charset file, if the rec model has none"),
+    charset: Path | None = typer.Option(
+        None, help="charset file, if the rec model has none", readable=False
+    ),
     threads: int | None = typer.Option(None, help="ONNX Runtime intra-op threads"),
     limit_side_len: int | None = typer.Option(
         None, help="detector resize limit [default: the pipeline's, else 960]"
@@ -45,7 +49,9 @@ def ocr_cmd(
     drop_score: float = typer.Option(0.5, help="drop lines recognized below this confidence"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per image"),
     draw: Path | None = typer.Option(
-        None, help="write the image with boxes (a file for one image, else a folder)"
+        None,
+        help="write the image with boxes (a file for one image, else a folder)",
+        readable=False,
     ),
     provider: str = typer.Option(
         "cpu", help="ONNX Runtime execution provider(s): cpu, cuda, openvino, coreml, ..."
@@ -53,13 +59,16 @@ def ocr_cmd(
     cls: bool = typer.Option(False, "--cls", help="turn text lines found upside down"),
     word_boxes: bool = typer.Option(False, "--word-boxes", help="add each line's words + boxes"),
     out: Path | None = typer.Option(
-        None, "--out", help="write results as JSON lines to this file, as they finish"
+        None,
+        "--out",
+        help="write results as JSON lines to this file, as they finish",
+        readable=False,
     ),
     workers: int = typer.Option(1, help="worker processes (threads default to cores/workers)"),
     resume: bool = typer.Option(False, help="continue --out, skipping the images it holds"),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="folders: subfolders too"),
     list_file: Path | None = typer.Option(
-        None, "--list", help="a text file listing images (one path a line)"
+        None, "--list", help="a text file listing images (one path a line)", readable=False
     ),
 ) -> None:
     """Print every text line of each IMAGE with its box and confidence.

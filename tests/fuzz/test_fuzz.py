@@ -293,6 +293,20 @@ def test_cli_warnings_are_one_line_without_a_source_echo() -> None:
     assert proc.returncode == 0 and proc.stderr == "warning: int8 may\\nsaturate\n", proc.stderr
 
 
+def test_cli_a_file_named_explicitly_is_never_a_usage_error(corpus: Corpus, monkeypatch) -> None:  # noqa: ANN001
+    """Click's own readability check (os.access) would abort the whole call with a usage error
+    for one unreadable file; the files are checked when read instead, one line each."""
+    import os as os_module
+
+    monkeypatch.setattr(os_module, "access", lambda *args, **kwargs: False)
+    result = CliRunner().invoke(app, ["ocr", "--threads", "1", str(SAMPLE), "/dev/zero"])
+    assert result.exit_code == 1, result.output
+    assert "error: /dev/zero: is a character device" in result.output and "# " in result.output
+    label = next(c.path for c in corpus.bad_rec_labels if c.name == "no-separator")
+    result = CliRunner().invoke(app, ["eval", "rec", "--data", str(label), "--out", "x.json"])
+    assert result.exit_code == 1 and result.output.startswith(f"error: {label}:1:"), result.output
+
+
 def test_cli_names_are_printed_on_one_line() -> None:
     result = CliRunner().invoke(app, ["zoo", "show", "no\nsuch\x1bmodel"])
     assert result.exit_code == 1
