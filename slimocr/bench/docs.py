@@ -16,8 +16,11 @@ markers is never touched. The tables:
   reference row, size, whether it meets the accuracy bar on every domain; the CPU it ran on.
 - ``zoo-models``: one row per zoo model file: kind, parent, recipe, size.
 
-The report may be in the format before per-domain accuracy (rows without ``domains``): the bar
-column then reads ``–``.
+It also rewrites ``docs/bench/bench.md`` from the report
+(:func:`slimocr.bench.table.to_markdown`, what ``slimocr bench`` writes beside it), so a report
+merged or edited as JSON and the page agree. The report may be in the format before per-domain
+accuracy (rows without ``domains``): the bar column then reads ``–`` and ``bench.md``, written
+by the bench of then, is left alone.
 
 >>> render("a\\n<!-- zoo-table:start -->\\nold\\n<!-- zoo-table:end -->\\n", {"zoo-table": "new"})
 'a\\n<!-- zoo-table:start -->\\nnew\\n<!-- zoo-table:end -->\\n'
@@ -110,17 +113,25 @@ def zoo_table(src: Sources) -> str:
         "| pipeline | what | e2e ms | speed-up | size MB | bar |",
         "|---|---|---|---|---|---|",
     ]
-    refs: dict[str, str] = {}  # reference other than the baseline -> its mark
+    pipelines = src.records.get("pipelines", [])
+
+    def reference(p: dict[str, Any]) -> str:
+        return rows.get(p["name"], {}).get("reference") or p.get("reference") or BASELINE
+
+    # the reference most pipelines are measured against goes unmarked; the others get a mark
+    named = [reference(p) for p in pipelines]
+    main_ref = max(named, key=named.count) if named else BASELINE
+    refs: dict[str, str] = {}  # other reference -> its mark
     stale = False
-    for p in src.records.get("pipelines", []):
+    for p in pipelines:
         x = rows.get(p["name"], {})
         name = p["name"]
         if (p["det"], p["rec"]) == (defaults.get("det"), defaults.get("rec")):
             name = f"**{name}** (default)"
         e2e = f"{x['e2e_ms']:.1f}" if isinstance(x.get("e2e_ms"), (int, float)) else "–"
         sp = f"{x['speedup_e2e']:.2f}×" if x.get("speedup_e2e") else "–"
-        ref = x.get("reference") or p.get("reference") or BASELINE
-        if ref != BASELINE and sp != "–":
+        ref = reference(p)
+        if ref != main_ref and sp != "–":
             sp += refs.setdefault(ref, _REF_MARKS[len(refs) % len(_REF_MARKS)])
         files = [recs.get(p["det"]), recs.get(p["rec"])]
         if all(files):
@@ -138,7 +149,7 @@ def zoo_table(src: Sources) -> str:
     lines += [
         "",
         f"`slimocr bench` on {_cpu_line(src.report)}. e2e: median ms per IC15 test image; "
-        f"speed-up against {BASELINE}{against}, same run; "
+        f"speed-up against {main_ref}{against}, same run; "
         + (
             "bar: met on every domain of the fidelity suite. "
             if per_domain
@@ -200,20 +211,34 @@ def regenerate(root: Path = ROOT, bench: Path | None = None, check: bool = False
     """
     src = Sources.load(root, bench)
     tables = {name: make(src) for name, make in TABLES.items()}
-    changed = []
+    texts: dict[Path, str] = {}
     for page in pages(root):
-        old = page.read_text(encoding="utf-8")
         try:
-            new = render(old, tables)
+            texts[page] = render(page.read_text(encoding="utf-8"), tables)
         except ValueError as e:
             raise ValueError(f"{page}: {e}") from None
-        if new != old:
+    md = bench_markdown(src.report)
+    if md is not None:
+        texts[root / BENCH_MD] = md
+    changed = []
+    for page, new in texts.items():
+        if not page.is_file() or page.read_text(encoding="utf-8") != new:
             changed.append(page)
             if not check:
                 tmp = page.with_name(page.name + ".tmp")
                 tmp.write_text(new, encoding="utf-8")
                 tmp.replace(page)
     return changed
+
+
+def bench_markdown(report: dict[str, Any]) -> str | None:
+    """``bench.md`` for a report with per-domain accuracy; None for a report from before the
+    fidelity suite (its page was written by the bench of then)."""
+    if not any("domains" in x for x in report.get("rows", [])):
+        return None
+    from slimocr.bench.table import to_markdown
+
+    return to_markdown(report)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         changed = regenerate(args.root, args.bench, args.check)
-    except (OSError, ValueError, KeyError) as e:  # json.JSONDecodeError is a ValueError
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError) as e:
+        print(f"error: {args.bench or BENCH}: not a benchmark report ({e!r})", file=sys.stderr)
         return 2
     for page in changed:
         rel = page.relative_to(args.root) if page.is_relative_to(args.root) else page

@@ -15,16 +15,9 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_committed_pages_equal_the_generator_output():
-    pages = docs.pages(ROOT)
-    assert ROOT / "README.md" in pages
-    src = docs.Sources.load(ROOT)
-    tables = {name: make(src) for name, make in docs.TABLES.items()}
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        assert docs.render(text, tables) == text, (
-            f"{page.relative_to(ROOT)}: generated tables are out of date; "
-            "run python -m slimocr.bench.docs"
-        )
+    assert ROOT / "README.md" in docs.pages(ROOT)
+    stale = docs.regenerate(ROOT, check=True)
+    assert not stale, f"out of date: {stale}; run python -m slimocr.bench.docs"
 
 
 def test_readme_carries_the_zoo_table_and_stays_short():
@@ -68,10 +61,31 @@ def _tree(tmp_path: Path, report: dict, readme: str) -> Path:
 
 README = "# x\n\n<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n\nend\n"
 MACHINE = {"cpu": "Test CPU", "logical_cpus": 2, "onnxruntime": "1.0"}
+SETTINGS = {"threads": 2, "repeats": 3, "timing_images": 5, "timing_crops": 6}
 
 
 def _row(name: str, e2e: float, speedup: float, mb: float, **extra) -> dict:
     return {"name": name, "e2e_ms": e2e, "speedup_e2e": speedup, "size_mb": mb, **extra}
+
+
+def _full_row(name: str, e2e: float, mb: float, ref: str, bar: bool) -> dict:
+    """A row as ``slimocr bench`` writes it with per-domain accuracy."""
+    cmp = {"kind": "det", "domain": "ic15", "labelled": True, "delta_hmean": -0.2, "meets_bar": bar}
+    return {
+        **_row(name, e2e, 80.0 / e2e, mb),
+        "settings": {},
+        "reference": ref,
+        "det_ms": e2e / 2,
+        "rec_ms_per_crop": 3.0,
+        "e2e_words_per_image": 2.0,
+        "det_mb": 0.5,
+        "rec_mb": 2.0,
+        "compression": 4.0,
+        "domains": {"det": {"ic15": {"hmean": 0.42}}, "rec": {}},
+        "fidelity": [cmp],
+        "meets_accuracy_bar": bar,
+        "meets_floor": bar,
+    }
 
 
 def test_old_report_format_gives_dashes_for_the_bar(tmp_path):
@@ -99,11 +113,11 @@ def test_old_report_format_gives_dashes_for_the_bar(tmp_path):
 def test_new_report_format_marks_the_bar_and_the_reference(tmp_path):
     report = {
         "machine": {**MACHINE, "cpu_flags": ["avx2", "avx512_vnni"]},
-        "settings": {"threads": 4},
+        "settings": SETTINGS,
         "rows": [
-            _row("p-float", 80.0, 1.0, 10.0, domains={}, meets_accuracy_bar=True),
-            _row("p-small", 40.0, 2.0, 2.6, domains={}, meets_accuracy_bar=False),
-            _row("p-new", 50.0, 1.25, 4.0, domains={}, meets_accuracy_bar=True, reference="peer"),
+            _full_row("p-float", 80.0, 10.0, "p-float", True),
+            _full_row("p-small", 40.0, 2.6, "p-float", False),
+            _full_row("p-new", 64.0, 4.0, "peer", True),
         ],
         "default_pick": None,
     }
@@ -113,8 +127,11 @@ def test_new_report_format_marks_the_bar_and_the_reference(tmp_path):
     assert "| p-float | float | 80.0 | 1.00× | 10.00 | ✓ |" in text
     # the report measured 2.6 MB, the records say 2.5: the file changed since
     assert "| **p-small** (default) | small | 40.0 | 2.00× | 2.50 † | ✗ |" in text
-    assert "| p-new |  | 50.0 | 1.25×¹ | 4.00 | ✓ |" in text
-    assert "¹ against peer" in text and "Test CPU (avx2, avx512_vnni)" in text
+    assert "| p-new |  | 64.0 | 1.25×¹ | 4.00 | ✓ |" in text
+    assert (
+        "speed-up against p-float, ¹ against peer" in text
+        and "Test CPU (avx2, avx512_vnni)" in text
+    )
     assert "pick: none" in text
 
 
@@ -176,3 +193,38 @@ def test_relative_links_of_the_docs_resolve():
             if path and not re.match(r"[a-z]+:", path) and not (page.parent / path).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def test_bench_md_is_rewritten_from_a_per_domain_report(tmp_path):
+    from slimocr.bench.table import to_markdown
+
+    report = {
+        "machine": {**MACHINE, "cpu_flags": []},
+        "settings": SETTINGS,
+        "rows": [
+            _full_row("p-float", 80.0, 10.0, "p-float", True),
+            _full_row("p-small", 40.0, 2.5, "p-float", False),
+        ],
+        "bar": {"det_hmean_points": 0.5, "rec_acc_points": 1.0, "agreement": 0.97},
+        "default_pick": None,
+    }
+    root = _tree(tmp_path, report, README)
+    bench_md = root / "docs" / "bench" / "bench.md"
+    bench_md.write_text("edited by hand\n", encoding="utf-8")
+    assert set(docs.regenerate(root)) == {root / "README.md", bench_md}
+    assert bench_md.read_text(encoding="utf-8") == to_markdown(report)
+    assert (
+        "| **p-small** (default) | small | 40.0 | 2.00× | 2.50 | ✗ |"
+        in (root / "README.md").read_text()
+    )
+    assert "(no int8 flags)" in (root / "README.md").read_text()
+    assert docs.regenerate(root, check=True) == []
+
+
+def test_an_old_report_leaves_bench_md_alone(tmp_path):
+    report = {"machine": MACHINE, "settings": {}, "rows": [_row("p-float", 80.0, 1.0, 10.0)]}
+    root = _tree(tmp_path, report, README)
+    bench_md = root / "docs" / "bench" / "bench.md"
+    bench_md.write_text("written by the bench of then\n", encoding="utf-8")
+    docs.regenerate(root)
+    assert bench_md.read_text(encoding="utf-8") == "written by the bench of then\n"
