@@ -81,6 +81,26 @@ def printable(text: object) -> str:
     return str(text).translate(_CONTROL)
 
 
+def json_text(obj: object) -> str:
+    r"""One line of JSON with non-ASCII text kept as is, unless it holds a name that is not
+    valid UTF-8 (a file name's undecodable bytes, kept by Python as lone surrogates): then
+    all of it is ASCII-escaped, so that the line can always be written as UTF-8.
+
+    >>> json_text({"source": "caf\u00e9.png"})
+    '{"source": "café.png"}'
+    >>> json_text({"source": "\udcff.png"})
+    '{"source": "\\udcff.png"}'
+    """
+    import json
+
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True)
+    return text
+
+
 def _os_problem(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower() if exc.errno else str(exc)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,7 +134,7 @@ def ocr_cmd(
             error(result)
             continue
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+            typer.echo(result.to_json())
         else:
             ms = result.elapsed_ms.get("total", 0.0)
             typer.echo(f"# {printable(source)}: {len(result.lines)} lines, {ms:.0f} ms")

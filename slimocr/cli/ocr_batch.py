@@ -3,7 +3,6 @@ progress bar, a resumable JSON lines file (:mod:`slimocr.runtime.pool`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -20,7 +19,7 @@ def format_result(result: OCRResult, as_json: bool) -> str:
     """The ``slimocr ocr`` printout of one result: a JSON line, or a header and one
     ``score<TAB>box<TAB>text`` line per text line."""
     if as_json:
-        return json.dumps(result.to_dict(), ensure_ascii=False)
+        return result.to_json()
     ms = result.elapsed_ms.get("total", 0.0)
     rows = [f"# {printable(result.source)}: {len(result.lines)} lines, {ms:.0f} ms"]
     for line in result.lines:

@@ -103,10 +103,11 @@ class OCRResult:
         }
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as one line of JSON (non-ASCII text kept as is)."""
-        import json
+        """:meth:`to_dict` as one line of JSON (non-ASCII text kept as is; all escaped when
+        the source name is not valid UTF-8: :func:`slimocr.inputs.json_text`)."""
+        from slimocr.inputs import json_text
 
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return json_text(self.to_dict())
 
     def draw(self, image: np.ndarray) -> np.ndarray:
         """The image (H×W×3 uint8 BGR) with this result drawn on a copy

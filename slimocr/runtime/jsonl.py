@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slimocr.errors import ConfigError, OptionError
+from slimocr.inputs import json_text
 
 
 def _fsync_file(path: Path) -> None:
@@ -97,7 +98,7 @@ class ResultsFile:
             ConfigError: the write failed (a full disk), naming the file.
         """
         try:
-            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._fh.write(json_text(record) + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
         except OSError as exc:

@@ -47,6 +47,7 @@ class Corpus:
     bad_rec_labels: list[BadFile] = field(default_factory=list)
     bad_det_labels: list[BadFile] = field(default_factory=list)
     sockets: list[socket.socket] = field(default_factory=list)
+    undecodable: Path = Path()  # a good image whose name is not valid UTF-8
 
     def close(self) -> None:
         for sock in self.sockets:
@@ -137,6 +138,8 @@ def _images(c: Corpus) -> None:
     cv2.imwrite(str(c.odd_images["rgba"]), rgba)
     c.odd_images["16-bit"] = d / "deep.png"
     cv2.imwrite(str(c.odd_images["16-bit"]), cv2.imread(str(SAMPLE)).astype(np.uint16) * 257)
+    c.undecodable = d / os.fsdecode(b"\xff\xfe-name.png")
+    shutil.copy(SAMPLE, c.undecodable)
     c.odd_images["same-stem"] = d / "sub" / "sample.png"
     c.odd_images["same-stem"].parent.mkdir()
     shutil.copy(SAMPLE, c.odd_images["same-stem"])

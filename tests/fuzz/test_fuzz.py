@@ -4,6 +4,7 @@ traceback, no silent wrong result, bounded memory on thin crops."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -217,15 +218,17 @@ def test_cli_batch_mode_names_and_skips_each_bad_image(corpus: Corpus, tmp_path:
     """The worker-process path (--out results.jsonl): the same one line per bad image."""
     out = tmp_path / "results.jsonl"
     bad = [str(case.path) for case in corpus.bad_images]
-    proc = _slimocr("ocr", "--threads", "1", "--workers", "1", "--out", str(out), *bad, str(SAMPLE))
+    good = [str(SAMPLE), str(corpus.undecodable)]
+    proc = _slimocr("ocr", "--threads", "1", "--workers", "1", "--out", str(out), *bad, *good)
     assert proc.returncode == 1
-    summary = f"{out}: 1 written, 0 already there, {len(bad)} failed"
+    summary = f"{out}: 2 written, 0 already there, {len(bad)} failed"
     lines = [line for line in proc.stderr.splitlines() if not line.startswith(summary)]
     errors = _error_lines("\n".join(lines))
     assert len(errors) == len(bad), proc.stderr
     for case in corpus.bad_images:
         assert sum(printable(case.path) in line for line in errors) == 1, case.name
-    assert len(out.read_text().splitlines()) == 1
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["source"] for r in records) == sorted(good)  # UTF-8 JSON, names kept
     fifo = corpus.bad_images[0].path
     for target in (fifo, Path("/dev/null"), tmp_path / ("n" * 300 + ".jsonl")):
         proc = _slimocr("ocr", "--out", str(target), str(SAMPLE), timeout=60)
