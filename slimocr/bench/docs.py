@@ -262,7 +262,24 @@ def main(argv: list[str] | None = None) -> int:
     for page in changed:
         rel = page.relative_to(args.root) if page.is_relative_to(args.root) else page
         print(f"{'out of date' if args.check else 'rewrote'}: {rel}")
+    note = pick_note(Sources.load(args.root, args.bench))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 1 if args.check and changed else 0
+
+
+def pick_note(src: Sources) -> str:
+    """A reminder when the report's default pick is not the records' defaults (empty when they
+    agree or the report picks nothing)."""
+    pick = src.report.get("default_pick") or {}
+    defaults = src.records.get("defaults", {})
+    if not pick or (pick.get("det"), pick.get("rec")) == (defaults.get("det"), defaults.get("rec")):
+        return ""
+    return (
+        f"the report picks {pick.get('pipeline')} ({pick.get('det')} + {pick.get('rec')}), the "
+        f"records' defaults are {defaults.get('det')} + {defaults.get('rec')}: "
+        f"`slimocr zoo pick {BENCH} --write`, a CHANGELOG.md entry, then run this again"
+    )
 
 
 if __name__ == "__main__":

@@ -133,6 +133,16 @@ def test_new_report_format_marks_the_bar_and_the_reference(tmp_path):
         and "Test CPU (avx2, avx512_vnni)" in text
     )
     assert "pick: none" in text
+    assert docs.pick_note(docs.Sources.load(root)) == ""
+
+
+def test_a_pick_that_is_not_the_default_is_noted(tmp_path, capsys):
+    report = {"machine": MACHINE, "settings": {}, "rows": [_row("p-float", 80.0, 1.0, 10.0)]}
+    report["default_pick"] = {"pipeline": "p-float", "det": "d-float", "rec": "r-float"}
+    root = _tree(tmp_path, report, README)
+    assert docs.main(["--root", str(root)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: the report picks p-float") and "zoo pick" in err
 
 
 def test_a_number_edited_by_hand_is_caught_and_rewritten(tmp_path):
