@@ -16,7 +16,10 @@ if TYPE_CHECKING:  # the pipeline (onnxruntime) is imported when a command runs
 
 def ocr_cmd(
     images: list[Path] = typer.Argument(
-        ..., help="image files or folders of images", readable=False
+        None,
+        help="image files, PDF files or folders (or give --list)",
+        show_default=False,
+        readable=False,
     ),
     det_model: str | None = typer.Option(None, "--det-model", help="zoo name or .onnx path"),
     rec_model: str | None = typer.Option(None, "--rec-model", help="zoo name or .onnx path"),
@@ -99,6 +102,9 @@ def ocr_cmd(
         "reuse_memory": True,  # this process is the command's own
         **{k: v for k, v in given.items() if v is not None},
     }
+    images = images or []
+    if not images and list_file is None:
+        fail("give IMAGE files or folders, or --list FILE", code=2)
     if out or workers != 1 or resume or recursive or list_file or _has_pdf(images):
         from slimocr.cli.ocr_batch import run_batch
 

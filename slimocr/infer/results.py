@@ -109,9 +109,10 @@ class OCRResult:
 
         return json_text(self.to_dict())
 
-    def draw(self, image: np.ndarray) -> np.ndarray:
-        """The image (H×W×3 uint8 BGR) with this result drawn on a copy
-        (:func:`slimocr.infer.draw.draw_result`)."""
-        from slimocr.infer.draw import draw_result
+    def draw(self, image: np.ndarray, font: str | None = None) -> np.ndarray:
+        """The image (H×W×3 uint8 BGR) with the boxes drawn, side by side with the text
+        written in each box (:func:`slimocr.infer.draw_text.draw_with_text`; ``font`` a font
+        file covering the script, else PIL's built-in Latin font)."""
+        from slimocr.infer.draw_text import draw_with_text
 
-        return draw_result(image, self)
+        return draw_with_text(image, self, font=font)

@@ -102,3 +102,20 @@ def test_one_ocr_called_from_several_threads_gives_the_single_thread_results() -
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda p: ocr(p).to_dict()["lines"], pages))
     assert got == expected
+
+
+def test_the_drawn_result_shows_the_text_in_its_box() -> None:
+    from slimocr.infer.results import OCRResult, TextLine
+
+    page = np.full((200, 400, 3), 255, np.uint8)
+    box = [[20.0, 50.0], [380.0, 50.0], [380.0, 130.0], [20.0, 130.0]]
+    result = OCRResult("<array>", [TextLine(box=box, text="HELLO", score=0.9)])
+    drawn = result.draw(page)
+    assert drawn.shape == (200, 800, 3) and (page == 255).all()  # the input untouched
+    right = drawn[:, 400:]
+    ink = np.argwhere(right.min(axis=2) < 100)  # black text (the box outline is green)
+    assert len(ink) > 200
+    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
+    assert 50 <= y0 and y1 <= 130 and 20 <= x0 and x1 <= 380  # inside its box
+    empty = OCRResult("<array>", []).draw(page)
+    assert (empty[:, 400:] == 255).all()
