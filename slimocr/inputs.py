@@ -81,10 +81,10 @@ def printable(text: object) -> str:
     return str(text).translate(_CONTROL)
 
 
-def json_text(obj: object) -> str:
-    r"""One line of JSON with non-ASCII text kept as is, unless it holds a name that is not
-    valid UTF-8 (a file name's undecodable bytes, kept by Python as lone surrogates): then
-    all of it is ASCII-escaped, so that the line can always be written as UTF-8.
+def json_text(obj: object, indent: int | None = None) -> str:
+    r"""JSON (one line unless ``indent``) with non-ASCII text kept as is, unless it holds a
+    name that is not valid UTF-8 (a file name's undecodable bytes, kept by Python as lone
+    surrogates): then all of it is ASCII-escaped, so that it can always be written as UTF-8.
 
     >>> json_text({"source": "caf\u00e9.png"})
     '{"source": "café.png"}'
@@ -93,11 +93,11 @@ def json_text(obj: object) -> str:
     """
     import json
 
-    text = json.dumps(obj, ensure_ascii=False)
+    text = json.dumps(obj, ensure_ascii=False, indent=indent)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, ensure_ascii=True)
+        return json.dumps(obj, ensure_ascii=True, indent=indent)
     return text
 
 

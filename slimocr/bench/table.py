@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from slimocr.bench.latency import INT8_FLAGS, machine_info, time_rows
@@ -110,10 +109,13 @@ DET_OPTION_FIELDS = {
 
 
 def _imread(path: Path) -> np.ndarray:
-    """``cv2.imread`` of a timing image; an unreadable one is an error naming it."""
-    image = cv2.imread(str(path))
+    """A timing image as ``cv2.imread`` reads it, under the input policy
+    (:func:`slimocr.eval.runner.read_bgr`); an unreadable one is an error naming it."""
+    from slimocr.eval.runner import read_bgr, read_error
+
+    image = read_bgr(path)
     if image is None:
-        raise SlimOCRError(f"{path}: cannot read this image")
+        raise SlimOCRError(read_error(path))
     return image
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import sys
 import warnings
@@ -14,7 +13,7 @@ from typing import Any, Literal, NoReturn
 import typer
 
 from slimocr.errors import ConfigError, SlimOCRError
-from slimocr.inputs import printable
+from slimocr.inputs import json_text, printable
 
 
 def error(message: object) -> None:
@@ -105,7 +104,7 @@ def write_json(path: Path, data: Any) -> None:
     unwritable path is a :class:`ConfigError` naming it."""
     from slimocr.files import atomic_write
 
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json_text(data, indent=2) + "\n"
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

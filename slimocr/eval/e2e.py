@@ -21,7 +21,7 @@ from slimocr.errors import SlimOCRError
 from slimocr.eval.det_metrics import DetEvaluator
 from slimocr.eval.readers import DetSample
 from slimocr.eval.rec_metrics import alnum_lower
-from slimocr.eval.runner import _imread, _write_json, read_error
+from slimocr.eval.runner import _write_json, read_bgr, read_error
 
 # image -> (lines [(box (K,2), text, score)], per-stage ms)
 PipelineFn = Callable[[np.ndarray], tuple[list[tuple[np.ndarray, str, float]], dict[str, float]]]
@@ -60,7 +60,7 @@ def run_e2e_eval(
     t_start = time.perf_counter()
     for sample in tqdm(samples, desc="e2e eval", unit="img", disable=not progress):
         lines: list[tuple[np.ndarray, str, float]] = []
-        img = _imread(sample.image)
+        img = read_bgr(sample.image)
         if img is None:
             errors.append({"image": str(sample.image), "error": read_error(sample.image)})
         else:

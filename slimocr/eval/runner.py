@@ -12,7 +12,6 @@ Timings cover the callable only (not image reading), measured with ``time.perf_c
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ DetectFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 RecognizeFn = Callable[[list[np.ndarray]], list[tuple[str, float]]]
 
 
-def _imread(path: Path) -> np.ndarray | None:
+def read_bgr(path: Path) -> np.ndarray | None:
     """``cv2.imread(path, IMREAD_COLOR)`` under the input policy: only a regular file of at
     most :data:`~slimocr.inputs.MAX_IMAGE_BYTES` is read (None otherwise, as for a file that
     does not decode), and the decoder's own lines on stderr are taken (the error that
@@ -53,7 +52,7 @@ def _imread(path: Path) -> np.ndarray | None:
 
 
 def read_error(path: Path) -> str:
-    """Why an image :func:`_imread` returned None for cannot be read (the pipeline loader's
+    """Why an image :func:`read_bgr` returned None for cannot be read (the pipeline loader's
     message: missing, empty, a folder, not an image, ...)."""
     from slimocr.infer.image import load_image
 
@@ -77,8 +76,9 @@ def _write_json(out: Path | str | None, report: dict[str, Any]) -> None:
     if out is None:
         return
     from slimocr.files import atomic_write
+    from slimocr.inputs import json_text
 
-    text = json.dumps(report, ensure_ascii=False, indent=1)
+    text = json_text(report, indent=1)
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -128,7 +128,7 @@ def run_det_eval(
     for sample in tqdm(samples, desc="det eval", unit="img", disable=not progress):
         polys: list[np.ndarray] = []
         scores: list[float] = []
-        img = _imread(sample.image)
+        img = read_bgr(sample.image)
         if img is None:
             errors.append({"image": str(sample.image), "error": read_error(sample.image)})
         else:
@@ -188,7 +188,7 @@ def label_with_reference(
     """
     samples = []
     for image in tqdm(images, desc="reference", unit="img", disable=not progress):
-        img = _imread(Path(image))
+        img = read_bgr(Path(image))
         polys: list[np.ndarray] = []
         if img is not None:
             try:
@@ -233,7 +233,7 @@ def run_rec_eval(
         preds: dict[int, tuple[str, float]] = {}
         loaded: list[tuple[int, np.ndarray]] = []
         for i, sample in enumerate(chunk):
-            img = _imread(sample.image)
+            img = read_bgr(sample.image)
             if img is None:
                 errors.append({"image": str(sample.image), "error": read_error(sample.image)})
             else:

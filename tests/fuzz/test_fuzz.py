@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -308,6 +309,19 @@ def test_cli_a_file_named_explicitly_is_never_a_usage_error(corpus: Corpus, monk
     label = next(c.path for c in corpus.bad_rec_labels if c.name == "no-separator")
     result = CliRunner().invoke(app, ["eval", "rec", "--data", str(label), "--out", "x.json"])
     assert result.exit_code == 1 and result.output.startswith(f"error: {label}:1:"), result.output
+
+
+def test_cli_eval_report_of_an_undecodable_name_is_valid_json(corpus: Corpus, tmp_path: Path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(corpus.undecodable, folder / corpus.undecodable.name)
+    out = tmp_path / "report.json"
+    args = ["eval", "det", "--data", str(folder), "--reference", "ppocrv3-det-float"]
+    with deadline(120, "eval det --reference"):
+        result = CliRunner().invoke(app, [*args, "--threads", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["metrics"]["hmean"] > 0.5
 
 
 def test_cli_names_are_printed_on_one_line() -> None:
