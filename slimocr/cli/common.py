@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import sys
@@ -47,6 +48,9 @@ def _stderr_line(text: str) -> None:
         pass
 
 
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF, errno.EPIPE}
+
+
 def guarded_run(run: Callable[[], object]) -> NoReturn:
     """Run the command line so that its output faults are errors, not tracebacks or silence.
 
@@ -65,8 +69,12 @@ def guarded_run(run: Callable[[], object]) -> NoReturn:
     except SystemExit as exc:
         code = exc.code
     except OSError as exc:  # click re-raises any failed write but EPIPE's
-        where = printable(exc.filename) if exc.filename else "standard output"
-        _stderr_line(f"error: {where}: cannot write ({exc.strerror or exc})")
+        if exc.filename:
+            _stderr_line(f"error: {printable(exc.filename)}: {exc.strerror or exc}")
+        elif exc.errno in _OUTPUT_ERRNOS:
+            _stderr_line(f"error: standard output: cannot write ({exc.strerror or exc})")
+        else:
+            _stderr_line(f"error: {printable(exc.strerror or exc)}")
         code = 1
     try:
         sys.stdout.flush()
