@@ -170,7 +170,14 @@ def ensure_parent(recipe: Any, ctx: _Context) -> str | None:
     head = recipe.head
     if head.parent_recipe is None:
         return None
-    parent = _load(head.parent_recipe, _method_overrides(head.parent_recipe, ctx), ctx)
+    from slimocr.toolkit.recipes import repo_path
+
+    record = load_records(ctx.records_path).get(head.parent or "")
+    overrides: list[str] = []
+    if record is not None and repo_path(record.recipe).resolve() == head.parent_recipe.resolve():
+        overrides += record.build.get("overrides", ())  # the parent row's own settings
+    overrides += _method_overrides(head.parent_recipe, ctx)
+    parent = _load(head.parent_recipe, overrides, ctx)
     ensure_parent(parent, ctx)
     out = parent.output(head.parent_output)
     done = (out / SPEC_FILE).exists() if parent.method == "prune" else out.exists()
