@@ -1,5 +1,5 @@
 """Ray Data on a local Ray instance (2 CPUs): read_images / read_binary_files → RayOCR →
-write_json, the same results as the pipeline in this process."""
+write_json / write_parquet, the same results as the pipeline in this process."""
 
 from __future__ import annotations
 
@@ -59,7 +59,14 @@ def test_binary_files_through_ray_match_the_local_pipeline(local_ray, folder, tm
     ds = ds.map_batches(
         RayOCR, fn_constructor_kwargs={"threads": 1}, concurrency=2, num_cpus=0.5, batch_size=2
     )
+    ds = ds.materialize()  # one OCR pass for both writers
     ds.write_json(str(tmp_path / "out"))
+    ds.write_parquet(str(tmp_path / "parquet"))
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(tmp_path / "parquet"))
+    assert table.num_rows == 7
+    assert set(table.column_names) == {"source", "text", "n_lines", "result", "error"}
     rows = [
         json.loads(line)
         for f in sorted((tmp_path / "out").glob("*.json"))
