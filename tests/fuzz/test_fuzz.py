@@ -189,6 +189,18 @@ def _slimocr(*args: str, timeout: int = 180, **kwargs: object) -> subprocess.Com
     )
 
 
+def _python(script: str, timeout: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
+
+
 def _error_lines(stderr: str) -> list[str]:
     lines = stderr.splitlines()
     assert "Traceback" not in stderr, stderr
@@ -285,15 +297,7 @@ def test_cli_warnings_are_one_line_without_a_source_echo() -> None:
         "from slimocr.cli.common import guarded_run\n"
         "guarded_run(lambda: warnings.warn('int8 may\\nsaturate', RuntimeWarning))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=REPO,
-    )
+    proc = _python(script, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "warning: int8 may\\nsaturate\n", proc.stderr
 
 
@@ -339,15 +343,7 @@ def test_thin_crops_stay_within_a_memory_bound() -> None:
         "print(len(rec([np.full((1, 64000, 3), 200, np.uint8)] * 6)))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=REPO,
-    )
+    proc = _python(script, timeout=120)
     assert proc.returncode == 0, proc.stderr
     n, peak_mb = map(int, proc.stdout.split())
     assert n == 6 and peak_mb < 1024, peak_mb

@@ -4,17 +4,13 @@ server still serving after all of them."""
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fuzz.corpus import SAMPLE, SAMPLE_TEXTS, Corpus, build_corpus
+from tests.serve_helpers import running_server
 
 httpx = pytest.importorskip("httpx", reason="needs the serve extra")
 pytest.importorskip("fastapi", reason="needs the serve extra")
@@ -34,30 +30,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[httpx.Client]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "slimocr.cli.main", "serve", "--port", str(port), "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited: {proc.stdout.read().decode()}")  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the server did not come up in 90 s")
-        time.sleep(0.2)
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with running_server() as client:
         yield client
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _bad_bodies(corpus: Corpus) -> dict[str, dict]:

@@ -4,12 +4,6 @@ request forms give the ``--json`` result, bad requests get a 4xx and the server 
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,15 +13,10 @@ httpx = pytest.importorskip("httpx", reason="needs the serve extra")
 pytest.importorskip("fastapi", reason="needs the serve extra")
 pytest.importorskip("uvicorn", reason="needs the serve extra")
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serve_helpers import running_server  # noqa: E402
+
 MAX_BYTES = 300_000
 MAX_PIXELS = 2_000_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _png() -> bytes:
@@ -38,29 +27,9 @@ def _png() -> bytes:
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    cmd = [sys.executable, "-m", "slimocr.cli.main", "serve", "--port", str(port)]
-    cmd += ["--threads", "1", "--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited: {proc.stdout.read().decode()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the server did not come up in 90 s")
-        time.sleep(0.2)
-    with httpx.Client(base_url=url, timeout=60) as client:
+    limits = ("--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS))
+    with running_server(*limits) as client:
         yield client
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _expected_lines() -> list:
