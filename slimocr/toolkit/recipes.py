@@ -247,8 +247,9 @@ def split_head(
             raise ConfigError(f"{where}.{key}: expected a name, got {value!r}")
     if output not in PARENT_OUTPUTS:
         raise ConfigError(f"{where}.parent_output: one of {list(PARENT_OUTPUTS)}, not {output!r}")
+    parent_recipe: Path | None
     if raw_recipe is not None:
-        parent_recipe: Path | None = (base_dir or Path.cwd()) / raw_recipe
+        parent_recipe = (base_dir or Path.cwd()) / raw_recipe
         if not parent_recipe.is_file():
             raise ConfigError(f"{where}.parent_recipe: {parent_recipe} not found")
     else:

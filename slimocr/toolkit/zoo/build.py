@@ -74,9 +74,10 @@ def zoo_recipe(record: ZooRecord) -> ZooRecipe:
                 f"{record.name}: recipe {record.recipe} not found; run `slimocr zoo build` from "
                 "a SlimOCR source checkout (recipes/ is not part of the installed package)"
             )
-        method = read_recipe(path).get("method")
-        if method is None:
+        stated = read_recipe(path).get("method")
+        if not isinstance(stated, str):
             raise ConfigError(f"{path}: missing 'method:'")
+        method = stated
     overrides = tuple(record.build.get("overrides", ()))
     return ZooRecipe(
         record.name, record.kind, record.arch, record.parent, record.recipe, method, overrides
@@ -159,7 +160,7 @@ def _method_overrides(path: Path, ctx: _Context) -> list[str]:
     from slimocr.toolkit.recipes import read_recipe
 
     method = read_recipe(path, variables=ctx.variables).get("method")
-    return list(ctx.by_method.get(method, []))
+    return list(ctx.by_method.get(str(method), []))
 
 
 def ensure_parent(recipe: Any, ctx: _Context) -> str | None:
