@@ -13,14 +13,14 @@ import io
 import os
 import shutil
 import socket
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from tests.unit.test_infer_image import png_header_only
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
 SAMPLE_TEXTS = ["16:55", "hotelyearyes!"]  # lines the default pipeline reads in the sample
@@ -52,21 +52,6 @@ class Corpus:
     def close(self) -> None:
         for sock in self.sockets:
             sock.close()
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG whose header claims ``width``×``height`` and whose data is one empty block."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", zlib.compress(b""))
-        + _png_chunk(b"IEND", b"")
-    )
 
 
 def lying_jpeg() -> bytes:

@@ -24,7 +24,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def _png_header_only(width: int, height: int) -> bytes:
+def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose IHDR claims width×height RGB pixels (its pixel data is empty)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
@@ -110,14 +110,14 @@ def test_one_pixel_png(tmp_path: Path) -> None:
 
 def test_huge_header_is_refused_before_decoding(tmp_path: Path) -> None:
     path = tmp_path / "huge.png"
-    path.write_bytes(_png_header_only(20000, 20000))
+    path.write_bytes(png_header_only(20000, 20000))
     assert path.stat().st_size < 100
     _expect_error(path, "too large")
 
 
 def test_over_max_pixels_header(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
-    path.write_bytes(_png_header_only(10000, 6000))  # 60 M pixels > 50 M default
+    path.write_bytes(png_header_only(10000, 6000))  # 60 M pixels > 50 M default
     msg = _expect_error(path, "too large")
     assert "10000x6000" in msg
 
