@@ -169,3 +169,27 @@ def test_zoo_records_and_recipes_name_the_same_parent():
         if record.recipe.endswith(".yaml"):
             recipe = load_recipe(repo_path(record.recipe))
             assert recipe.head.parent == record.parent, record.name
+
+
+def test_quant_command_runs_the_method_the_recipe_states(tmp_path: Path, monkeypatch):  # noqa: ANN001
+    import typer
+    from typer.testing import CliRunner
+
+    from slimocr.toolkit.cli.quant import quant_cmd
+    from slimocr.toolkit.compress.quant import recipe as quant_recipe
+
+    seen: list[str] = []
+    monkeypatch.setattr(quant_recipe, "run_quant", lambda cfg, method, **kw: seen.append(method))
+    app = typer.Typer()
+    app.command()(quant_cmd)
+    bare = _write(tmp_path / "bare.yaml", "kind: det\nmodel: dbnet_mv3_ppocrv3\n")
+    for recipe, extra in [
+        (ROOT / "recipes" / "quant_det_ptq.yaml", []),
+        (ROOT / "recipes" / "quant_det_pact.yaml", []),
+        (ROOT / "recipes" / "quant_det_pact.yaml", ["--method", "ptq"]),
+        (bare, []),  # no method stated: PACT, as before the schema
+    ]:
+        args = ["det", "--recipe", str(recipe), "--out", str(tmp_path / "x.onnx"), *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+    assert seen == ["ptq", "pact", "ptq", "pact"]
