@@ -204,6 +204,7 @@ class OCR:
         check_source_arg("rec_model", rec_model)
         check_charset_arg(charset)
         check_float("drop_score", drop_score, 0.0, 1.0)
+        check_float("det_thresh", det_thresh, 0.0, 1.0)
         check_float("box_thresh", box_thresh, 0.0, 1.0)
         check_float("unclip_ratio", unclip_ratio, 0.0)
         check_int("det_limit_side_len", det_limit_side_len, 1)

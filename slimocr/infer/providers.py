@@ -61,6 +61,13 @@ def resolve_providers(
     """
     if spec is None:
         return [CPU]
+    if not isinstance(spec, str) and not (
+        isinstance(spec, (list, tuple)) and all(isinstance(n, str) for n in spec)
+    ):
+        raise OptionError(
+            "providers must be a name, a comma-separated string or a list of names, got "
+            f"{type(spec).__name__} {spec!r}"[:200]
+        )
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     names = [n for n in names if n]
     if not names:

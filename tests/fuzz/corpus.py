@@ -265,5 +265,8 @@ BAD_OPTIONS: list[tuple[str, dict[str, object]]] = [
     ("charset", {"charset": 7}),
     ("reuse_memory", {"reuse_memory": "yes"}),
     ("word_boxes", {"word_boxes": 1}),
+    ("det_thresh", {"det_thresh": "0.3"}),
+    ("providers", {"providers": 123}),
+    ("orientation", {"orientation": None}),
 ]
 """Keyword arguments of ``OCR`` that must be refused, with the argument the error names."""
