@@ -58,6 +58,21 @@ def root_parent(name: str) -> str:
     return name
 
 
+def peer_settings(model: str, kind: Kind) -> tuple[dict[str, Any], int | None]:
+    """The detector options and recognizer height a model runs with when it is a peer's
+    file or descends from one (a PP-OCRv6 small row runs with v6 small's post-processing, as
+    its pipeline does in the bench); the OCR defaults otherwise."""
+    from slimocr.bench.table import DET_OPTION_FIELDS
+
+    root = root_parent(model)
+    for peer in PEER_PIPELINES:
+        if (peer.det if kind == "det" else peer.rec) == root:
+            settings = peer.settings()
+            det = {DET_OPTION_FIELDS[k]: v for k, v in settings.items() if k in DET_OPTION_FIELDS}
+            return det, settings.get("rec_height")
+    return {}, None
+
+
 def _sha(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
@@ -190,6 +205,10 @@ def model_suite(
     """
     cache = default_cache() if cache is None else cache
     parent = parent or root_parent(model)
+    if det_options is None and rec_height is None:
+        det_options, rec_height = peer_settings(model, kind)
+    if parent_det_options is None and parent_rec_height is None:
+        parent_det_options, parent_rec_height = peer_settings(parent, kind)
     rows, skipped = [], []
     for domain in domains(kind, domain_names):
         try:
