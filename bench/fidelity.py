@@ -1,6 +1,7 @@
 """Every zoo model against its float parent on every domain (``slimocr eval suite`` in a loop).
 
-Writes one JSON per model under ``--out`` and a summary ``fidelity.json`` there; results are
+Writes one JSON per model under ``--out`` and a summary ``fidelity.json`` (and its table,
+``fidelity.md``) there; results are
 cached (``--cache``), so an interrupted run resumes where it stopped.
 
     python bench/fidelity.py --out docs/results/fidelity            # all zoo models
@@ -15,10 +16,49 @@ import time
 from pathlib import Path
 
 from slimocr.bench.latency import machine_info
+from slimocr.eval.domains import DOMAINS
 from slimocr.eval.splits import data_root
 from slimocr.eval.suite import default_cache, model_suite
 from slimocr.files import atomic_write
 from slimocr.zoo.records import RECORDS
+
+
+def to_markdown(summary: dict, machine: dict) -> str:
+    """The summary as a table: per model and domain the change from the parent in points
+    (det hmean; rec exact accuracy) or the agreement where a domain has no labels."""
+    cols = [(d.kind, d.name) for d in DOMAINS]
+    lines = [
+        f"Every zoo model against its float parent, report splits only ({machine.get('cpu')}). "
+        "det: hmean change in points; rec: exact-accuracy change in points (alphanumeric in "
+        "brackets when it is the one that misses); agr: agreement with the parent where the "
+        "domain has no labels; ✗: misses the bar on that domain.",
+        "",
+        "| model | parent | " + " | ".join(f"{k} {n}" for k, n in cols) + " | bar |",
+        "|---" * (len(cols) + 3) + "|",
+    ]
+    for name, row in sorted(summary.items()):
+        cells = []
+        for kind, dom in cols:
+            d = row["domains"].get(dom) if row["kind"] == kind else None
+            if d is None:
+                cells.append("")
+                continue
+            miss = "" if d["meets_bar"] else " ✗"
+            if "delta_hmean" in d:
+                cells.append(f"{d['delta_hmean']:+.2f}{miss}")
+            elif "delta_acc" in d:
+                extra = ""
+                if not d["meets_bar"] and d["delta_acc"] >= -1.0:
+                    extra = f" ({d['delta_acc_alnum_ci']:+.2f})"
+                cells.append(f"{d['delta_acc']:+.2f}{extra}{miss}")
+            else:
+                cells.append(f"agr {d['agreement']:.3f}{miss}")
+        lines.append(
+            f"| {name} | {row['parent']} | "
+            + " | ".join(cells)
+            + f" | {'✓' if row['meets_bar'] else '✗'} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -62,6 +102,8 @@ def main() -> None:
         out = {"machine": machine_info(), "models": summary}
         blob = json.dumps(out, indent=1) + "\n"
         atomic_write(summary_file, lambda tmp, b=blob: Path(tmp).write_text(b))
+        md = to_markdown(summary, out["machine"])
+        atomic_write(args.out / "fidelity.md", lambda tmp, t=md: Path(tmp).write_text(t))
 
 
 if __name__ == "__main__":
