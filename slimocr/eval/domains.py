@@ -22,11 +22,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import cv2
+import numpy as np
 
 from slimocr.errors import LabelError, SlimOCRError
 from slimocr.eval.readers import (
@@ -104,34 +106,55 @@ def det_samples(name: str, root: Path | None = None, split: Split = "report") ->
     raise LabelError(f"{name}: not a det domain")
 
 
-def _line_crops(samples: list[DetSample], cache: Path, tag: str) -> Path:
-    """Cut every "care" box of ``samples`` once into a folder of crops (``gt.txt`` with the
-    box's transcription, empty when the set has none)."""
-    key = hashlib.sha256(
-        repr([(str(s.image), [p.tolist() for p in s.polys]) for s in samples]).encode()
-    ).hexdigest()[:12]
-    folder = cache / f"{tag}-{key}"
-    if (folder / "gt.txt").is_file():
-        return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache))
-    rows = []
-    for s in samples:
+def care_crops(samples: list[DetSample]) -> Iterator[tuple[int, int, np.ndarray, str]]:
+    """``(image index, box index, crop, text)`` of every "care" 4-point box of ``samples``,
+    cut as at inference time (:func:`~slimocr.infer.crop.crop_quad`).
+
+    Raises:
+        SlimOCRError: an image cannot be read.
+    """
+    for i, s in enumerate(samples):
         img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
         if img is None:
             raise SlimOCRError(f"{s.image}: cannot read image")
-        for j, (poly, ignore) in enumerate(zip(s.polys, s.ignore, strict=True)):
-            if ignore or len(poly) != 4:
-                continue
-            name = f"{s.image.stem}_{j:03d}.png"
-            cv2.imwrite(str(tmp / name), crop_quad(img, poly))
-            rows.append(f"{name}\t")
+        for j, (poly, text, ignore) in enumerate(zip(s.polys, s.texts, s.ignore, strict=True)):
+            if not ignore and len(poly) == 4:
+                yield i, j, crop_quad(img, poly), text
+
+
+def publish_crops(folder: Path, fill: Callable[[Path], list[str]]) -> Path:
+    """Write a crop folder once: ``fill(tmp)`` writes the crops into a temporary folder beside
+    ``folder`` and returns the ``gt.txt`` lines; the folder is then renamed into place, so a
+    half-written set is never read (a concurrent writer's copy wins)."""
+    if (folder / "gt.txt").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    rows = fill(tmp)
     (tmp / "gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
     try:
         tmp.rename(folder)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _line_crops(samples: list[DetSample], cache: Path, tag: str) -> Path:
+    """Cut every "care" box of ``samples`` once into a folder of crops (``gt.txt`` with an
+    empty label: the set has no transcriptions)."""
+    key = hashlib.sha256(
+        repr([(str(s.image), [p.tolist() for p in s.polys]) for s in samples]).encode()
+    ).hexdigest()[:12]
+
+    def fill(tmp: Path) -> list[str]:
+        rows = []
+        for i, j, crop, _ in care_crops(samples):
+            name = f"{samples[i].image.stem}_{j:03d}.png"
+            cv2.imwrite(str(tmp / name), crop)
+            rows.append(f"{name}\t")
+        return rows
+
+    return publish_crops(cache / f"{tag}-{key}", fill)
 
 
 def rec_samples(

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import cv2
 
-from slimocr.eval.domains import det_samples
+from slimocr.eval.domains import care_crops, det_samples, publish_crops
 from slimocr.eval.readers import DetSample
 from slimocr.eval.render import FONTS, corpus_lines, find_fonts, render_line
 from slimocr.eval.splits import data_root
-from slimocr.infer.crop import crop_quad
 
 IC15_IMAGES = 300  # of the 1000 IC15 train images; td500 gives 100, FUNSD 149
 RENDERED_LINES = 1000  # per script
@@ -91,36 +90,27 @@ def rec_pool(root: Path | None = None, cache: Path | None = None) -> Path:
     fonts = {lang: find_fonts(FONTS[lang]) for lang in ("en", "zh")}
     cache = pool_dir() if cache is None else cache
     key = _key(samples, {k: [p.name for p in v] for k, v in fonts.items()})
-    folder = cache / f"rec-{key}"
-    if (folder / "gt.txt").is_file():
-        return folder
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache))
-    rows = []
-    for i, s in enumerate(samples):
-        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
-        if img is None:
-            continue
-        for j, (poly, text, ign) in enumerate(zip(s.polys, s.texts, s.ignore, strict=True)):
-            if ign or len(poly) != 4 or not text.strip() or "\t" in text or "\n" in text:
-                continue
-            crop = crop_quad(img, poly)
-            if min(crop.shape[:2]) < 4:
+
+    def fill(tmp: Path) -> list[str]:
+        rows = []
+        for i, j, crop, text in care_crops(samples):
+            if not text.strip() or "\t" in text or "\n" in text or min(crop.shape[:2]) < 4:
                 continue
             name = f"c{i:04d}_{j:03d}.png"
             cv2.imwrite(str(tmp / name), crop)
             rows.append(f"{name}\t{text}")
-    for lang, found in fonts.items():
-        for i, text in enumerate(corpus_lines(lang, "selection")[:RENDERED_LINES]):
-            if not found:
-                break
-            name = f"r{lang}{i:05d}.png"
-            # index offset: selection crops never repeat a report crop's random draws
-            cv2.imwrite(str(tmp / name), render_line(text, found[i % len(found)], 100_000 + i))
-            rows.append(f"{name}\t{text}")
-    (tmp / "gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    _publish(tmp, folder)
-    return folder
+        for lang, found in fonts.items():
+            for i, text in enumerate(
+                corpus_lines(lang, "selection")[:RENDERED_LINES] if found else []
+            ):
+                name = f"r{lang}{i:05d}.png"
+                # index offset: selection crops never repeat a report crop's random draws
+                line = render_line(text, found[i % len(found)], 100_000 + i)
+                cv2.imwrite(str(tmp / name), line)
+                rows.append(f"{name}\t{text}")
+        return rows
+
+    return publish_crops(cache / f"rec-{key}", fill)
 
 
 def resolve_data(spec: str) -> str:

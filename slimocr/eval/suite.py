@@ -216,8 +216,15 @@ def model_suite(
                 model, kind, domain, cache, threads, det_options, rec_height, limit, root
             )
             ref = run_domain(
-                parent, kind, domain, cache, threads, parent_det_options, parent_rec_height,
-                limit, root,
+                parent,
+                kind,
+                domain,
+                cache,
+                threads,
+                parent_det_options,
+                parent_rec_height,
+                limit,
+                root,
             )
         except (OSError, ValueError) as exc:  # missing data folders, fonts, labels
             skipped.append({"domain": domain.name, "reason": str(exc)})
