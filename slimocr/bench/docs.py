@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RECORDS = Path("slimocr/zoo/records.json")
 BENCH = Path("docs/bench/bench.json")
 BENCH_MD = "docs/bench/bench.md"
+README_BYTES = 8192  # the README fits on two screens
 
 _REGION = re.compile(
     r"(?P<start><!-- (?P<name>[a-z0-9-]+):start -->\n)(?P<body>.*?)(?P<end><!-- (?P=name):end -->)",
@@ -265,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     note = pick_note(Sources.load(args.root, args.bench))
     if note:
         print(f"note: {note}", file=sys.stderr)
+    size = (args.root / "README.md").stat().st_size
+    if not args.check and size > README_BYTES:
+        print(
+            f"note: README.md is {size} bytes, over {README_BYTES}: shorten its prose or the "
+            "pipeline notes in slimocr/zoo/records.json",
+            file=sys.stderr,
+        )
     return 1 if args.check and changed else 0
 
 
