@@ -152,6 +152,8 @@ class TextRecognizer:
             width = self._width(float(ratios[idx[-1]]))
             packed = [resize_norm_img(crops[i], self.image_height, width) for i in idx]
             batch = np.stack([tensor for tensor, _ in packed])
+            resized_widths = [w for _, w in packed]
+            del packed  # the per-crop tensors: only the batch stays alive during the run
             t1 = time.perf_counter()
             probs = self.session.run(batch)
             t2 = time.perf_counter()
@@ -164,7 +166,7 @@ class TextRecognizer:
             for i, (text, score) in zip(idx, ctc_greedy_decode(probs, self.charset), strict=True):
                 results[int(i)] = RecResult(text=text, score=score)
             if with_chars:
-                self._add_chars(probs, idx, packed, crops, results)
+                self._add_chars(probs, idx, batch.shape[3], resized_widths, crops, results)
             t3 = time.perf_counter()
             pre, infer, post = pre + t1 - t0, infer + t2 - t1, post + t3 - t2
         self.last_elapsed_ms = {
@@ -196,15 +198,15 @@ class TextRecognizer:
         self,
         probs: np.ndarray,
         idx: np.ndarray,
-        packed: list[tuple[np.ndarray, int]],
+        width: int,
+        resized_widths: list[int],
         crops: list[np.ndarray],
         results: list[RecResult | None],
     ) -> None:
         from slimocr.infer.words import char_positions
 
         best = probs.argmax(axis=2)
-        width = packed[0][0].shape[2]
-        for row, i, (_, resized_w) in zip(best, idx, packed, strict=True):
+        for row, i, resized_w in zip(best, idx, resized_widths, strict=True):
             result = results[int(i)]
             if result is not None:
                 crop_w = crops[int(i)].shape[1]
