@@ -88,3 +88,25 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None
     assert f"{len(paths) - written} written, {written} already there" in done.stderr
     sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
     assert sorted(sources) == paths  # every image once
+
+
+def test_cli_reads_a_list_and_pdf_pages_and_names_a_bad_input(tmp_path: Path) -> None:
+    pytest.importorskip("pypdfium2", reason="needs the pdf extra")
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from slimocr.cli.main import app
+
+    (page,) = _pages(tmp_path / "in", 1)
+    pdf = tmp_path / "doc.pdf"
+    Image.open(page).save(pdf, resolution=150)
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{page}\n{tmp_path / 'missing.png'}\n")
+    result = CliRunner().invoke(app, ["ocr", str(pdf), "--list", str(listing), "--json"])
+    assert result.exit_code == 1
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert sorted(r["source"] for r in records) == sorted([f"{pdf}#page=1", page])
+    texts = {r["source"]: "".join(ln["text"] for ln in r["lines"]) for r in records}
+    assert texts[page].startswith("PAGE")
+    assert texts[f"{pdf}#page=1"] == texts[page]  # the rendered page reads as the image
+    assert "missing.png: image file not found" in result.stderr
