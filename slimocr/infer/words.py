@@ -4,7 +4,7 @@ A CTC recognizer emits one class per frame, each frame a fixed slice of the inpu
 character is a run of frames of one non-blank class; its centre is the run's centre. A word is
 a run of characters between spaces; its box spans from half a character pitch before its first
 centre to half a pitch after its last, mapped from the crop back onto the line's quadrilateral.
-Scripts written without spaces (Chinese, Japanese) give one word per line.
+A wide (CJK) character, in scripts written without spaces, is a word of its own.
 
 >>> spans = frame_runs(np.array([0, 3, 3, 0, 4, 0, 1, 0, 5]))
 >>> spans
@@ -12,6 +12,8 @@ Scripts written without spaces (Chinese, Japanese) give one word per line.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 
@@ -48,7 +50,8 @@ def char_positions(
 
 
 def word_spans(chars: list[tuple[str, float]], crop_width: float) -> list[tuple[str, float, float]]:
-    """Group characters into words at spaces: ``(word, x0, x1)`` in crop pixels.
+    """Group characters into words at spaces: ``(word, x0, x1)`` in crop pixels; a wide
+    (East Asian) character is a word of its own.
 
     A word reaches half a character pitch (the median distance between neighbouring centres of
     the line; the crop width per character when the line has one) beyond its outer centres.
@@ -59,16 +62,29 @@ def word_spans(chars: list[tuple[str, float]], crop_width: float) -> list[tuple[
     pitch = float(np.median(np.diff(centres))) if len(chars) > 1 else crop_width / len(chars)
     words: list[tuple[str, float, float]] = []
     current: list[tuple[str, float]] = []
-    for ch, x in [*chars, (" ", 0.0)]:
-        if ch.strip():
-            current.append((ch, x))
-            continue
+
+    def close() -> None:
         if current:
             x0 = max(0.0, current[0][1] - pitch / 2)
             x1 = min(float(crop_width), current[-1][1] + pitch / 2)
             words.append(("".join(c for c, _ in current), x0, x1))
-            current = []
+            current.clear()
+
+    for ch, x in chars:
+        if not ch.strip():
+            close()
+        elif _is_wide(ch):
+            close()
+            current.append((ch, x))
+            close()
+        else:
+            current.append((ch, x))
+    close()
     return words
+
+
+def _is_wide(ch: str) -> bool:
+    return any(unicodedata.east_asian_width(c) in ("W", "F") for c in ch)
 
 
 def line_edges(box: np.ndarray, vertical: bool, turned: bool) -> tuple[np.ndarray, ...]:

@@ -26,6 +26,11 @@ def test_words_split_at_spaces_and_reach_half_a_pitch_beyond_their_centres() -> 
     assert word_spans([], 100) == []
 
 
+def test_wide_characters_are_words_of_their_own() -> None:
+    chars = [("价", 10.0), ("格", 20.0), ("1", 30.0), ("2", 40.0)]
+    assert word_spans(chars, 100) == [("价", 5.0, 15.0), ("格", 15.0, 25.0), ("12", 25.0, 45.0)]
+
+
 def test_quads_follow_the_line_box_upright_turned_and_vertical() -> None:
     box = np.array([[100, 50], [300, 50], [300, 90], [100, 90]], dtype=float)
     spans = [("w", 50.0, 100.0)]  # the second quarter of a 200 px crop
