@@ -56,12 +56,19 @@ def build_ocr(pipeline: str | None, options: dict[str, Any]):  # noqa: ANN201
 
 
 def read_one(ocr, source: str) -> Outcome:  # noqa: ANN001
-    """One source's result, or the input error it raised (named after the source)."""
+    """One source's result, or the input error it raised (named after the source). A PDF
+    page's rendering counts as its ``load`` time."""
     try:
-        result = ocr(load_source(source))
+        start = time.perf_counter()
+        image = load_source(source)
+        render_ms = 0.0 if isinstance(image, str) else (time.perf_counter() - start) * 1000.0
+        result = ocr(image)
     except SlimOCRError as exc:
         return exc
     result.source = source
+    if render_ms:
+        result.elapsed_ms["load"] = result.elapsed_ms.get("load", 0.0) + render_ms
+        result.elapsed_ms["total"] = result.elapsed_ms.get("total", 0.0) + render_ms
     return result
 
 
