@@ -34,6 +34,7 @@ PROVIDERS: dict[str, tuple[str, str]] = {
     "qnn": ("QNNExecutionProvider", "onnxruntime-qnn"),
     "xnnpack": ("XnnpackExecutionProvider", "an onnxruntime build with XNNPACK"),
     "cann": ("CANNExecutionProvider", "onnxruntime-cann"),
+    "azure": ("AzureExecutionProvider", "onnxruntime (1.16 or later)"),
 }
 _BY_FULL_NAME = {full: short for short, (full, _) in PROVIDERS.items()}
 

@@ -44,3 +44,25 @@ def test_the_installed_build_really_refuses_cuda_here() -> None:
 
     with pytest.raises(OptionError, match="cuda"):
         OCR(providers="cuda")
+
+
+def test_the_layout_rewrite_is_skipped_when_another_provider_comes_first() -> None:
+    import onnxruntime as ort
+
+    if "AzureExecutionProvider" not in ort.get_available_providers():
+        pytest.skip("this build has no second provider to put first")
+    import cv2
+    import numpy as np
+
+    from slimocr.infer.pipeline import OCR
+    from slimocr.infer.session import cpu_flags
+
+    cpu, other = OCR(threads=1), OCR(threads=1, providers="azure,cpu")
+    if cpu_flags() is not None:  # x86: the default detector has thin maps to widen
+        assert cpu.detector.session.layout_rewritten
+    assert not other.detector.session.layout_rewritten
+    assert other.detector.session.providers == ["AzureExecutionProvider", CPU]
+    page = np.full((160, 480, 3), 255, np.uint8)
+    cv2.putText(page, "HELLO", (30, 110), cv2.FONT_HERSHEY_SIMPLEX, 2.4, (0, 0, 0), 6)
+    want, got = cpu(page).lines, other(page).lines
+    assert [ln.text for ln in got] == [ln.text for ln in want] and len(want) == 1
