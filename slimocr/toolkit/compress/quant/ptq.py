@@ -152,13 +152,13 @@ def _pick(n_total: int, n: int, seed: int) -> list[int]:
 
 
 def det_calibration_batches(
-    data: str | Path, n: int, limit_side_len: int = 960, seed: int = 0
+    data: str | Path, n: int, limit_side_len: int = 960, seed: int = 0, limit_type: str = "max"
 ) -> Iterator[torch.Tensor]:
     """``n`` detection images, preprocessed as at inference (one 1×3×H×W tensor each)."""
     import cv2
 
     samples = load_det_dataset(data)
-    pre = DetPreprocess(limit_side_len, "max")
+    pre = DetPreprocess(limit_side_len, limit_type)
     for i in _pick(len(samples), n, seed):
         img = cv2.imread(str(samples[i].image), cv2.IMREAD_COLOR)
         if img is not None:

@@ -186,7 +186,9 @@ def _calib_batches(recipe: QuantRecipe, data: str) -> list[torch.Tensor]:
 
     c = recipe.calib
     if recipe.kind == "det":
-        return list(det_calibration_batches(data, c.images, c.limit_side_len, c.seed))
+        return list(
+            det_calibration_batches(data, c.images, c.limit_side_len, c.seed, c.limit_type)
+        )
     height = model_spec(recipe.model).input_height or 32
     crops = Path(recipe.work_dir) / "calib_crops"
     return list(rec_calibration_batches(data, c.images, crops, height, seed=c.seed))

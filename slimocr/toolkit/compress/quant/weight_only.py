@@ -114,7 +114,9 @@ def weight_only_file(
     """Read ``src``, convert its weights (:func:`weight_only_int8`), write ``dst`` atomically.
 
     The metadata is kept; ``precision`` becomes ``w8`` and ``weight_only`` records the
-    summary (plus ``extra``), which is also returned.
+    summary (plus ``extra``), which is also returned. An official recognizer that reads a
+    separate dictionary (PP-OCRv6 tiny's) gets it as ``charset`` metadata: the copy is
+    self-describing.
 
     Raises:
         ModelFileError: ``src`` is missing or not an ONNX model.
@@ -130,6 +132,13 @@ def weight_only_file(
     meta["precision"] = "w8"
     described = {"bits": 8, "granularity": "per-channel abs-max", **summary}
     meta["weight_only"] = json.dumps(described)
+    if "charset" not in meta and "character" not in meta:
+        from slimocr.charset import charset_to_json, load_charset
+        from slimocr.official import companion_charset
+
+        companion = companion_charset(src)
+        if companion is not None:
+            meta["charset"] = charset_to_json(load_charset(companion))
     meta.update(extra or {})
     set_metadata(model, meta)
     onnx.checker.check_model(model)
