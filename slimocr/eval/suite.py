@@ -205,10 +205,13 @@ def model_suite(
     """
     cache = default_cache() if cache is None else cache
     parent = parent or root_parent(model)
-    if det_options is None and rec_height is None:
-        det_options, rec_height = peer_settings(model, kind)
     if parent_det_options is None and parent_rec_height is None:
         parent_det_options, parent_rec_height = peer_settings(parent, kind)
+    if det_options is None and rec_height is None:
+        # a compressed model runs with its parent's pre/post-processing unless it has its own
+        det_options, rec_height = peer_settings(model, kind)
+        if not det_options and rec_height is None:
+            det_options, rec_height = parent_det_options, parent_rec_height
     rows, skipped = [], []
     for domain in domains(kind, domain_names):
         try:
