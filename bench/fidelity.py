@@ -52,7 +52,7 @@ def to_markdown(summary: dict, machine: dict) -> str:
                     extra = f" ({d['delta_acc_alnum_ci']:+.2f})"
                 cells.append(f"{d['delta_acc']:+.2f}{extra}{miss}")
             else:
-                cells.append(f"agr {d['agreement']:.3f}{miss}")
+                cells.append(f"agr {d.get('char_agreement', d['agreement']):.3f}{miss}")
         lines.append(
             f"| {name} | {row['parent']} | "
             + " | ".join(cells)
@@ -90,7 +90,10 @@ def main() -> None:
             "meets_bar": report["meets_bar"],
             "domains": {
                 r["domain"]: {
-                    k: r[k] for k in r if k.startswith("delta") or k in ("agreement", "meets_bar")
+                    k: r[k]
+                    for k in r
+                    if k.startswith("delta")
+                    or k in ("agreement", "char_agreement", "cer", "meets_bar")
                 }
                 for r in report["domains"]
             },

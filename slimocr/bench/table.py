@@ -396,7 +396,8 @@ def _domain_cell(x: dict[str, Any], kind: str, name: str) -> str:
     cmp = next((f for f in x.get("fidelity", []) if (f["kind"], f["domain"]) == (kind, name)), None)
     miss = " ✗" if cmp is not None and not cmp["meets_bar"] else ""
     if cmp is not None and not cmp["labelled"]:
-        return f"agr {cmp['agreement']:.3f}{miss}"
+        value = cmp.get("char_agreement", cmp["agreement"])
+        return f"agr {value:.3f}{miss}"
     if kind == "det":
         value = f"{metrics['hmean']:.4f}"
         delta = f" ({cmp['delta_hmean']:+.2f})" if cmp and x["name"] != x["reference"] else ""
@@ -444,8 +445,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "Accuracy per domain (report splits): det hmean, rec exact accuracy (spaces removed), "
-        "and in brackets the change from the row under 'against' in points; 'agr': string "
-        "agreement with that row where the domain has no labels; ✗: the domain misses the bar.",
+        "and in brackets the change from the row under 'against' in points; 'agr': agreement "
+        "with that row where the domain has no labels (det: hmean against its boxes; rec: "
+        "1 - CER against its readings); ✗: the domain misses the bar.",
         "",
         "| pipeline | " + " | ".join(heads) + " |",
         "|---" * (len(heads) + 1) + "|",

@@ -129,3 +129,17 @@ def test_rendered_set_is_deterministic_and_published_once(tmp_path: Path):
     assert s1.folder == s2.folder and s1.n == 600
     assert len((s1.folder / "gt.txt").read_text(encoding="utf-8").splitlines()) == 600
     assert [p.name for p in tmp_path.iterdir()] == [s1.folder.name]  # no leftover temp folder
+
+
+def test_unlabelled_rec_bar_is_character_agreement_not_whole_strings():
+    unl = Domain("z", "rec", "", labelled=False)
+    parent = {"texts": ["abcdefghijklmnopqrst"] * 10}
+    # every line differs by one character of 20: no whole string agrees, 95% of characters do
+    one_off = {"texts": ["abcdefghijklmnopqrsX"] * 10}
+    r = compare("rec", unl, one_off, parent)
+    assert r["agreement"] == 0.0 and r["char_agreement"] == pytest.approx(0.95)
+    assert not r["meets_bar"]
+    # one character in 2 lines of 20: 99.5% of characters agree
+    few = {"texts": ["abcdefghijklmnopqrsX"] * 2 + ["abcdefghijklmnopqrst"] * 8}
+    r = compare("rec", unl, few, parent)
+    assert r["agreement"] == pytest.approx(0.8) and r["meets_bar"]
