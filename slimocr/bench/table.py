@@ -31,7 +31,7 @@ from slimocr.eval.suite import (
     run_domain,
 )
 from slimocr.infer.pipeline import OCR
-from slimocr.zoo.records import SETTING_FIELDS, PipelineSpec
+from slimocr.zoo.records import DET_OPTION_FIELDS, SETTING_FIELDS, PipelineSpec
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model, with_reference_settings
 
 BASELINE = "slimocr-float"
@@ -99,15 +99,6 @@ def zoo_rows() -> list[BenchRow]:
 
 
 # TextDetector keyword of each detector setting a row may fix
-DET_OPTION_FIELDS = {
-    "det_limit_side_len": "limit_side_len",
-    "det_limit_type": "limit_type",
-    "det_thresh": "thresh",
-    "det_box_thresh": "box_thresh",
-    "det_unclip_ratio": "unclip_ratio",
-}
-
-
 def _imread(path: Path) -> np.ndarray:
     """A timing image as ``cv2.imread`` reads it, under the input policy
     (:func:`slimocr.eval.runner.read_bgr`); an unreadable one is an error naming it."""

@@ -65,14 +65,10 @@ def peer_settings(model: str, kind: Kind) -> tuple[dict[str, Any], int | None]:
     """The detector options and recognizer height a model runs with when it is a peer's
     file or descends from one (a PP-OCRv6 small row runs with v6 small's post-processing, as
     its pipeline does in the bench); the OCR defaults otherwise."""
-    from slimocr.bench.table import DET_OPTION_FIELDS
-
     root = root_parent(model)
     for peer in PEER_PIPELINES:
         if (peer.det if kind == "det" else peer.rec) == root:
-            settings = peer.settings()
-            det = {DET_OPTION_FIELDS[k]: v for k, v in settings.items() if k in DET_OPTION_FIELDS}
-            return det, settings.get("rec_height")
+            return peer.det_kwargs(), peer.rec_height
     return {}, None
 
 

@@ -20,6 +20,14 @@ SETTING_FIELDS: dict[str, str] = {
     "det_box_thresh": "box_thresh",
     "det_unclip_ratio": "unclip_ratio",
 }
+# The detector settings as :class:`~slimocr.infer.det.TextDetector` keyword arguments.
+DET_OPTION_FIELDS: dict[str, str] = {
+    "det_limit_side_len": "limit_side_len",
+    "det_limit_type": "limit_type",
+    "det_thresh": "thresh",
+    "det_box_thresh": "box_thresh",
+    "det_unclip_ratio": "unclip_ratio",
+}
 
 
 @dataclass(frozen=True)
@@ -74,14 +82,8 @@ class PipelineSpec:
         >>> PipelineSpec("p", "d", "r", det_limit_type="min", det_thresh=0.2).det_kwargs()
         {'limit_type': 'min', 'thresh': 0.2}
         """
-        names = {
-            "det_limit_side_len": "limit_side_len",
-            "det_limit_type": "limit_type",
-            "det_thresh": "thresh",
-            "det_box_thresh": "box_thresh",
-            "det_unclip_ratio": "unclip_ratio",
-        }
-        return {names[f]: v for f, v in self.settings().items() if f in names}
+        settings = self.settings()
+        return {DET_OPTION_FIELDS[f]: v for f, v in settings.items() if f in DET_OPTION_FIELDS}
 
     def to_json(self) -> dict[str, Any]:
         """The records-file form (fields at their default left out)."""
