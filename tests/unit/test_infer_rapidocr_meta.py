@@ -46,4 +46,4 @@ def test_character_metadata_and_input_height(tmp_path, extra_space):
     assert model_input_height(session, 32) == 48
     rec = TextRecognizer(session, charset=chars, image_height=48)
     out = rec([np.full((24, 60, 3), 200, np.uint8)])
-    assert len(out) == 1 and isinstance(out[0].text, str)
+    assert len(out) == 1

@@ -62,7 +62,6 @@ def test_official_det_session() -> None:
     session = OnnxSession(official_path("ppocrv3_det"), threads=1)
     assert session.path == official_path("ppocrv3_det")
     assert session.input_name == "x"
-    assert isinstance(session.metadata, dict)
     out = session.run(np.zeros((1, 3, 64, 96), dtype=np.float32))
     assert out.shape == (1, 1, 64, 96)
     assert out.dtype == np.float32
