@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from slimocr.official import official_available
+# torch (and any subprocess a test starts) on one OpenMP thread unless the caller says
+# otherwise: on a shared 2-core machine two spinning OpenMP threads made the recognizer's
+# 40-step training test take 400 s instead of 70 s (148 s of CPU instead of 11).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+from slimocr.official import official_available  # noqa: E402
 
 
 def _has_torch() -> bool:
