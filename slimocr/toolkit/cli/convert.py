@@ -16,13 +16,13 @@ def import_cmd(
 ) -> None:
     """Import the official PP-OCR weights of MODEL into a torch state dict (cached)."""
     require_torch("import")
-    from slimocr.toolkit.models import list_models
+    from slimocr.toolkit.models import list_models, model_spec
     from slimocr.toolkit.pretrained.weights import import_official
 
     if model not in list_models():
         fail(f"unknown model {model!r}; known: {', '.join(list_models())}")
     with CliErrors():
-        typer.echo(import_official(model, out=out, force=force))
+        typer.echo(import_official(model_spec(model), out=out, force=force))
 
 
 def export_cmd(

@@ -10,7 +10,8 @@ from slimocr.toolkit.models.rec import (
     build_crnn_v1enhance,
     build_svtr_lcnetv4,
 )
-from slimocr.toolkit.models.registry import register_model
+from slimocr.toolkit.models.registry import model_spec, register_model
+from slimocr.toolkit.pretrained.weights import load_pretrained
 
 PPOCR_KEYS_CLASSES = 6625  # 6623 characters of ppocr_keys_v1 + space + CTC blank
 PPOCRV6_CLASSES = 18710  # 18708 characters of the v6 file's metadata + space + CTC blank
@@ -27,9 +28,7 @@ def dbnet_mv3_ppocrv3(pretrained: bool = False) -> DBNet:
     """
     model = build_dbnet_mv3(scale=0.5, neck_channels=96, disable_se=True)
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "dbnet_mv3_ppocrv3")
+        load_pretrained(model, model_spec("dbnet_mv3_ppocrv3"))
     return model
 
 
@@ -43,9 +42,7 @@ def crnn_ppocrv2(pretrained: bool = False, num_classes: int = PPOCR_KEYS_CLASSES
     """
     model = build_crnn_v1enhance(num_classes, scale=0.5, hidden_size=64, mid_channels=96)
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "crnn_ppocrv2")
+        load_pretrained(model, model_spec("crnn_ppocrv2"))
     return model
 
 
@@ -65,9 +62,7 @@ def dbnet_ppocrv6s(pretrained: bool = False) -> DBNet:
     """
     model = build_dbnet_lcnetv4()
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "dbnet_ppocrv6s")
+        load_pretrained(model, model_spec("dbnet_ppocrv6s"))
     return model
 
 
@@ -90,9 +85,7 @@ def svtr_ppocrv6s(pretrained: bool = False, num_classes: int = PPOCRV6_CLASSES) 
     """
     model = build_svtr_lcnetv4(num_classes)
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "svtr_ppocrv6s")
+        load_pretrained(model, model_spec("svtr_ppocrv6s"))
     return model
 
 
@@ -112,9 +105,7 @@ def dbnet_ppocrv6t(pretrained: bool = False) -> DBNet:
     """
     model = build_dbnet_lcnetv4(DET_TINY, neck_channels=64, dw_kernel=5)
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "dbnet_ppocrv6t")
+        load_pretrained(model, model_spec("dbnet_ppocrv6t"))
     return model
 
 
@@ -138,7 +129,5 @@ def crnn_ppocrv6t(pretrained: bool = False, num_classes: int = PPOCRV6T_CLASSES)
     """
     model = build_convenc_lcnetv4(num_classes)
     if pretrained:
-        from slimocr.toolkit.pretrained.weights import load_pretrained
-
-        load_pretrained(model, "crnn_ppocrv6t")
+        load_pretrained(model, model_spec("crnn_ppocrv6t"))
     return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -11,9 +12,11 @@ from torch import nn
 from slimocr.errors import ModelFileError
 from slimocr.files import atomic_write
 from slimocr.official import OFFICIAL_FILES, official_path
-from slimocr.toolkit.models.registry import model_spec
 from slimocr.toolkit.pretrained.graph_importer import load_graph_weights, onnx_graph_layers
 from slimocr.toolkit.pretrained.importer import load_paddle_weights, onnx_constants
+
+if TYPE_CHECKING:  # slimocr.toolkit.models imports the builders, which import this module
+    from slimocr.toolkit.models.registry import ModelSpec
 
 
 def cache_dir() -> Path:
@@ -26,18 +29,18 @@ def atomic_torch_save(obj: object, path: Path) -> None:
     atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
-def import_official(name: str, out: Path | None = None, force: bool = False) -> Path:
+def import_official(spec: ModelSpec, out: Path | None = None, force: bool = False) -> Path:
     """Convert a registered model's official ONNX weights into our state dict, cached on disk.
 
     Args:
-        name: registered model name (``dbnet_mv3_ppocrv3``, ``svtr_ppocrv6s``, ...).
+        spec: the registered model (:func:`slimocr.toolkit.models.model_spec`).
         out: where to write; default ``cache_dir()/NAME-SHA12.pt`` (tied to the source file).
         force: re-import even when the cached file exists.
 
     Returns:
         The path of the state dict.
     """
-    spec = model_spec(name)
+    name = spec.name
     src = official_path(spec.official)
     sha = OFFICIAL_FILES[spec.official].sha256[:12]
     out = out or cache_dir() / f"{name}-{sha}.pt"
@@ -60,9 +63,9 @@ def import_official(name: str, out: Path | None = None, force: bool = False) -> 
     return out
 
 
-def load_pretrained(model: nn.Module, name: str) -> nn.Module:
-    """Load the imported official weights of ``name`` into ``model`` (importing if needed)."""
-    path = import_official(name)
+def load_pretrained(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """Load the imported official weights of ``spec`` into ``model`` (importing if needed)."""
+    path = import_official(spec)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
