@@ -99,7 +99,6 @@ def _cpu_line(report: dict[str, Any]) -> str:
     )
 
 
-BASELINE = "slimocr-float"
 _REF_MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
 
 
@@ -116,23 +115,26 @@ def zoo_table(src: Sources) -> str:
     ]
     pipelines = src.records.get("pipelines", [])
 
-    def reference(p: dict[str, Any]) -> str:
-        return rows.get(p["name"], {}).get("reference") or p.get("reference") or BASELINE
+    def reference(p: dict[str, Any]) -> str | None:
+        return rows.get(p["name"], {}).get("reference") or p.get("reference") or None
 
     # the reference most pipelines are measured against goes unmarked; the others get a mark
-    named = [reference(p) for p in pipelines]
-    main_ref = max(named, key=named.count) if named else BASELINE
+    named = [r for r in (reference(p) for p in pipelines) if r]
+    main_ref = max(named, key=named.count) if named else None
     refs: dict[str, str] = {}  # other reference -> its mark
     stale = False
     for p in pipelines:
         x = rows.get(p["name"], {})
         name = p["name"]
-        if (p["det"], p["rec"]) == (defaults.get("det"), defaults.get("rec")):
+        if p["name"] == defaults.get("pipeline") or (
+            "pipeline" not in defaults
+            and (p["det"], p["rec"]) == (defaults.get("det"), defaults.get("rec"))
+        ):
             name = f"**{name}** (default)"
         e2e = f"{x['e2e_ms']:.1f}" if isinstance(x.get("e2e_ms"), (int, float)) else "–"
         sp = f"{x['speedup_e2e']:.2f}×" if x.get("speedup_e2e") else "–"
         ref = reference(p)
-        if ref != main_ref and sp != "–":
+        if ref and ref != main_ref and sp != "–":
             sp += refs.setdefault(ref, _REF_MARKS[len(refs) % len(_REF_MARKS)])
         files = [recs.get(p["det"]), recs.get(p["rec"])]
         if all(files):
@@ -146,11 +148,13 @@ def zoo_table(src: Sources) -> str:
         bar = _mark(x.get("meets_accuracy_bar")) if per_domain and x else "–"
         lines.append(f"| {name} | {_note(p.get('note', ''))} | {e2e} | {sp} | {size} | {bar} |")
     pick = (src.report.get("default_pick") or {}).get("pipeline", "none")
+    if pick != "none" and pick not in {p["name"] for p in pipelines}:
+        pick += " (since retired from the zoo)"
     against = "".join(f", {m} against {r}" for r, m in refs.items())
     lines += [
         "",
         f"`slimocr bench` on {_cpu_line(src.report)}. e2e: median ms per IC15 test image; "
-        f"speed-up against {main_ref}{against}, same run; "
+        + (f"speed-up against {main_ref}{against}, same run; " if main_ref else "")
         + (
             "bar: met on every domain of the fidelity suite. "
             if per_domain
@@ -164,15 +168,26 @@ def zoo_table(src: Sources) -> str:
 
 
 def zoo_models(src: Sources) -> str:
-    """One row per zoo model file: kind, parent, recipe, size (from the records)."""
+    """One row per shipped zoo model file: kind, parent, recipe, size (from the records);
+    the retired records (no file shipped) are counted below the table."""
     defaults = set(src.records.get("defaults", {}).values())
     lines = ["| model | kind | parent | recipe | size MB |", "|---|---|---|---|---|"]
-    for r in src.records.get("records", []):
+    records = src.records.get("records", [])
+    retired = [r for r in records if r.get("retired")]
+    for r in records:
+        if r.get("retired"):
+            continue
         name = f"`{r['name']}`" + (" (default)" if r["name"] in defaults else "")
         lines.append(
             f"| {name} | {r['kind']} | {r.get('parent') or '–'} | {r.get('recipe', '–')} | "
             f"{r['size_bytes'] / 1e6:.2f} |"
         )
+    if retired:
+        lines += [
+            "",
+            f"{len(retired)} retired records (their files are not shipped; "
+            "`slimocr zoo list --all` gives the reasons, `slimocr zoo build NAME` remakes one).",
+        ]
     return "\n".join(lines)
 
 
@@ -283,6 +298,11 @@ def pick_note(src: Sources) -> str:
     defaults = src.records.get("defaults", {})
     if not pick or (pick.get("det"), pick.get("rec")) == (defaults.get("det"), defaults.get("rec")):
         return ""
+    if pick.get("pipeline") not in {p["name"] for p in src.records.get("pipelines", [])}:
+        return (
+            f"the report picks {pick.get('pipeline')}, no longer a zoo pipeline: the report "
+            "predates the records; a new `slimocr bench` run replaces it"
+        )
     return (
         f"the report picks {pick.get('pipeline')} ({pick.get('det')} + {pick.get('rec')}), the "
         f"records' defaults are {defaults.get('det')} + {defaults.get('rec')}: "

@@ -34,7 +34,6 @@ from slimocr.infer.pipeline import OCR
 from slimocr.zoo.records import DET_OPTION_FIELDS, SETTING_FIELDS, PipelineSpec
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model, with_reference_settings
 
-BASELINE = "slimocr-float"
 # the accuracy a default must reach besides holding its own parent's: RapidOCR's default
 ACCURACY_FLOOR = "rapidocr-ppocrv6-small"
 
@@ -50,8 +49,8 @@ class BenchRow:
         group: ``zoo`` (ours) or ``peer``.
         note: a few words for the table.
         reference: the row its speed-up, compression and accuracy bar are measured against
-            (None: :data:`BASELINE`, the float v3/v2 pair; the PP-OCRv6 rows name float
-            v6-small).
+            (the PP-OCRv6 rows name their float peer; None: none, the row is related to
+            nothing).
         not_default: why the default pick passes this row over (empty: a candidate).
         settings: the pipeline's own pre/post-processing settings, by
             :class:`~slimocr.zoo.registry.PipelineSpec` field (``det_limit_side_len``,
@@ -302,13 +301,13 @@ def relate_to_references(
     rows: list[dict[str, Any]], runs: dict[str, dict[str, dict[str, dict[str, Any]]]]
 ) -> None:
     """Fill each row's ``speedup_e2e``, ``compression``, per-domain ``fidelity`` and
-    ``meets_accuracy_bar`` against its reference row of the same run (``reference``, default
-    :data:`BASELINE`), and ``meets_floor`` against :data:`ACCURACY_FLOOR`; None where that row
-    was not measured."""
+    ``meets_accuracy_bar`` against its reference row of the same run (``reference``; a row
+    without one, or whose reference was not run, gets None and no fidelity), and
+    ``meets_floor`` against :data:`ACCURACY_FLOOR`; None where that row was not measured."""
     by_name = {x["name"]: x for x in rows}
     for x in rows:
-        x["reference"] = x.get("reference") or BASELINE
-        ref = by_name.get(x["reference"])
+        x["reference"] = x.get("reference") or None
+        ref = by_name.get(x["reference"]) if x["reference"] else None
         x["speedup_e2e"] = ref["e2e_ms"] / x["e2e_ms"] if ref else None
         x["compression"] = ref["size_mb"] / x["size_mb"] if ref else None
         x["fidelity"] = fidelity(runs[x["name"]], runs[ref["name"]]) if ref else []
@@ -430,7 +429,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{x['det_ms']:.1f} | {x['rec_ms_per_crop']:.2f} | {x['e2e_ms']:.1f} | {wpi} | {sp} | "
             f"{x['size_mb']:.2f} ({x['det_mb']:.2f} + {x['rec_mb']:.2f}) | {cr} | "
             f"{marks.get(x.get('meets_accuracy_bar'), '–')} | "
-            f"{marks.get(x.get('meets_floor'), '–')} | {x.get('reference') or BASELINE} |"
+            f"{marks.get(x.get('meets_floor'), '–')} | {x.get('reference') or '–'} |"
         )
     heads = [f"{kind} {name}" for kind, name in DOMAIN_COLUMNS]
     lines += [

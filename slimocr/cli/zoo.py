@@ -26,32 +26,54 @@ zoo_app = typer.Typer(
 
 
 @zoo_app.command("list")
-def list_cmd() -> None:
-    """One line per zoo model: name, kind, size, parent, recipe; * marks the defaults."""
+def list_cmd(
+    all_rows: bool = typer.Option(
+        False, "--all", help="also list the retired rows (no file shipped) with their reasons"
+    ),
+) -> None:
+    """One line per shipped zoo model: name, kind, size, parent, recipe; * marks the defaults."""
     from slimocr.zoo.records import load_defaults, load_records
 
     defaults = set(load_defaults().values())
-    for rec in load_records().values():
+    records = load_records()
+    for rec in records.values():
+        if rec.retired:
+            continue
         mark = "*" if rec.name in defaults else " "
         size = rec.size_bytes / 1e6
         typer.echo(
             f"{mark} {rec.name:28s} {rec.kind}  {size:6.2f} MB  parent={rec.parent}  "
             f"recipe={rec.recipe}"
         )
+    retired = [rec for rec in records.values() if rec.retired]
+    if not retired:
+        return
+    if not all_rows:
+        typer.echo(
+            f"({len(retired)} retired rows not shipped: `slimocr zoo list --all` lists them)"
+        )
+        return
+    typer.echo(f"retired ({len(retired)}; `slimocr zoo build NAME` remakes the file):")
+    for rec in retired:
+        typer.echo(f"- {rec.name:28s} {rec.kind}  {rec.retired}")
 
 
 @zoo_app.command("show")
 def show_cmd(name: str = typer.Argument(..., help="zoo model name")) -> None:
-    """The full record of a zoo model (JSON), after checking its file's sha256."""
-    from slimocr.zoo.records import load_records, verified_file
+    """The full record of a zoo model (JSON), after checking its file's sha256 (a retired
+    record's path is null until ``slimocr zoo build NAME`` remakes its file)."""
+    from slimocr.zoo.records import has_built_file, load_records, verified_file
 
     records = load_records()
     if name not in records:
         fail(f"{name}: not in the zoo; known: {', '.join(records)}")
-    with CliErrors():
-        path = verified_file(records[name])
-    data = asdict(records[name])
-    data["path"] = str(path)
+    record = records[name]
+    path = None
+    if not record.retired or has_built_file(record):
+        with CliErrors():
+            path = str(verified_file(record))
+    data = asdict(record)
+    data["path"] = path
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -77,7 +99,10 @@ def pick_cmd(
         report_data = read_report(report)
         proposal = propose_defaults(report_data, path)
     current = proposal.current
-    typer.echo(f"current defaults: det={current.get('det')} rec={current.get('rec')}")
+    typer.echo(
+        f"current defaults: pipeline={current.get('pipeline')} det={current.get('det')} "
+        f"rec={current.get('rec')}"
+    )
     if proposal.pick is None:
         typer.echo(f"{report}: no zoo pipeline meets the bar; the defaults stay")
         return

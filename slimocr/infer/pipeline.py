@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from slimocr.inputs import (
     check_source_arg,
 )
 from slimocr.official import companion_charset, official_available, official_path
-from slimocr.zoo.registry import resolve_model, resolve_pipeline
+from slimocr.zoo.registry import default_pipeline, resolve_model, resolve_pipeline
 
 ImageInput = str | Path | bytes | np.ndarray
 _Source = TypeVar("_Source", str, Path, bytes, np.ndarray, ImageInput)
@@ -134,18 +134,65 @@ def line_of(
     )
 
 
+# the detector settings of OCR() when neither the caller nor a default pipeline fixes them
+_DET_DEFAULTS: dict[str, Any] = {
+    "det_limit_side_len": 960,
+    "det_limit_type": "max",
+    "det_thresh": 0.3,
+    "box_thresh": 0.6,
+    "unclip_ratio": 1.5,
+}
+
+
+def _with_default_pipeline(
+    det_model: str | Path | None, rec_model: str | Path | None
+) -> tuple[str | Path | None, str | Path | None, dict[str, Any]]:
+    """The models with the default pipeline's in place of None, and the settings (as OCR
+    arguments) of the default pipeline's parts so taken: its detector settings when the
+    detector is its own, its recognizer height when the recognizer is."""
+    if det_model is not None and rec_model is not None:
+        return det_model, rec_model, {}
+    spec = default_pipeline()
+    if spec is None:
+        return det_model, rec_model, {}
+    kwargs = spec.ocr_kwargs()
+    rec_height = kwargs.pop("rec_image_height", None)
+    settings: dict[str, Any] = {}
+    if det_model is None:
+        det_model = spec.det
+        settings.update(kwargs)
+    if rec_model is None:
+        rec_model = spec.rec
+        if rec_height is not None:
+            settings["rec_image_height"] = rec_height
+    return det_model, rec_model, settings
+
+
+def _setting(given: Any, settings: dict[str, Any], name: str) -> Any:
+    """``given`` if not None, else the default pipeline's setting, else OCR's own default."""
+    if given is not None:
+        return given
+    return settings.get(name, _DET_DEFAULTS[name])
+
+
 class OCR:
     """Detect and read all text lines of images with ONNX Runtime.
 
     Args:
-        det_model: detector: zoo name, official name, path to ``.onnx``, or None (default).
-        rec_model: recognizer, named the same ways.
+        det_model: detector: zoo name, official name, path to ``.onnx``, or None: the default
+            pipeline's (``defaults.pipeline`` of the records file, ``slimocr-v6s-w8``), whose
+            detector settings then fill the ``det_*`` / DB arguments left as None.
+        rec_model: recognizer, named the same ways; None: the default pipeline's, with its
+            ``rec_image_height`` when that is left as None. ``OCR()`` is thus
+            ``OCR.from_pipeline(default)``, given arguments overriding the pipeline's.
         charset: the recognizer's charset: a charset file path (one character a line, a space
             class appended), a list of characters, or None to read the model's ``charset``
             metadata (falling back to the official ``ppocr_keys_v1`` when the model has none
             and the official files are installed, which is the case of the official model).
         threads: onnxruntime intra-op threads per model (None: onnxruntime's default).
-        det_limit_side_len: detector side limit (see :class:`~slimocr.infer.det.DetPreprocess`).
+        det_limit_side_len: detector side limit (see :class:`~slimocr.infer.det.DetPreprocess`);
+            None: the default pipeline's when ``det_model`` is None, else 960. So for the
+            detector settings below (else ``"max"``, 0.3, 0.6, 1.5).
         det_limit_type: ``"max"``, ``"min"`` or ``"resize_long"``.
         det_thresh: DB binarization threshold of the probability map.
         box_thresh: minimum DB box score.
@@ -186,11 +233,11 @@ class OCR:
         rec_model: str | Path | None = None,
         charset: str | Path | list[str] | None = None,
         threads: int | None = None,
-        det_limit_side_len: int = 960,
-        det_limit_type: str = "max",
-        det_thresh: float = 0.3,
-        box_thresh: float = 0.6,
-        unclip_ratio: float = 1.5,
+        det_limit_side_len: int | None = None,
+        det_limit_type: str | None = None,
+        det_thresh: float | None = None,
+        box_thresh: float | None = None,
+        unclip_ratio: float | None = None,
         drop_score: float = 0.5,
         rec_batch_size: int = 6,
         rec_image_height: int | None = None,
@@ -202,6 +249,14 @@ class OCR:
     ) -> None:
         check_source_arg("det_model", det_model)
         check_source_arg("rec_model", rec_model)
+        det_model, rec_model, settings = _with_default_pipeline(det_model, rec_model)
+        det_limit_side_len = _setting(det_limit_side_len, settings, "det_limit_side_len")
+        det_limit_type = _setting(det_limit_type, settings, "det_limit_type")
+        det_thresh = _setting(det_thresh, settings, "det_thresh")
+        box_thresh = _setting(box_thresh, settings, "box_thresh")
+        unclip_ratio = _setting(unclip_ratio, settings, "unclip_ratio")
+        if rec_image_height is None:
+            rec_image_height = settings.get("rec_image_height")
         check_charset_arg(charset)
         check_float("drop_score", drop_score, 0.0, 1.0)
         check_float("det_thresh", det_thresh, 0.0, 1.0)

@@ -92,7 +92,7 @@ def propose_defaults(report: dict[str, Any], records_path: Path = RECORDS_JSON) 
         if name not in records or records[name].kind != kind:
             raise ConfigError(f"default_pick.{kind}: {name!r} is not a {kind} model of the zoo")
     row = next((r for r in report["rows"] if r.get("name") == pick.get("pipeline")), None)
-    data["defaults"] = {"det": pick["det"], "rec": pick["rec"]}
+    data["defaults"] = {"det": pick["det"], "rec": pick["rec"], "pipeline": pick["pipeline"]}
     text = _dump(data) if data["defaults"] != current else current_text
     try:  # git's a/ b/ names when the file is under the working directory
         name = records_path.resolve().relative_to(Path.cwd().resolve()).as_posix()

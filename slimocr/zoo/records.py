@@ -117,6 +117,9 @@ class ZooRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     # what ``slimocr zoo build`` measured while making the file (method, MACs, eval, hardware)
     build: dict[str, Any] = field(default_factory=dict)
+    # why the file left the package (empty: shipped); the record stays, so ``slimocr zoo
+    # build NAME`` remakes the file, and a built file with this sha256 loads as before
+    retired: str = ""
 
     @property
     def path(self) -> Path:
@@ -132,7 +135,21 @@ def load_records(path: Path = RECORDS_JSON) -> dict[str, ZooRecord]:
     return {r.name: r for r in records}
 
 
+def record_json(record: ZooRecord) -> dict[str, Any]:
+    """The records-file form of ``record`` (``retired`` left out while empty)."""
+    out = asdict(record)
+    if not out["retired"]:
+        del out["retired"]
+    return out
+
+
+def shipped(records: dict[str, ZooRecord]) -> dict[str, ZooRecord]:
+    """The records whose files the package ships (not retired)."""
+    return {k: r for k, r in records.items() if not r.retired}
+
+
 def load_defaults(path: Path = RECORDS_JSON) -> dict[str, str]:
+    """The default models (``det``, ``rec``) and the default ``pipeline`` they form."""
     if not path.exists():
         return {"det": "official-ppocrv3-det", "rec": "official-ppocrv2-rec"}
     return dict(json.loads(path.read_text(encoding="utf-8"))["defaults"])
@@ -163,9 +180,16 @@ def save_records(
     data = {
         "defaults": defaults,
         "pipelines": [p.to_json() for p in load_pipelines(path)],
-        "records": [asdict(records[k]) for k in sorted(records)],
+        "records": [record_json(records[k]) for k in sorted(records)],
     }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def has_built_file(record: ZooRecord) -> bool:
+    """Whether the record's file is in the files folder with the recorded sha256."""
+    from slimocr.official import sha256_file
+
+    return record.path.is_file() and sha256_file(record.path) == record.sha256
 
 
 def verified_file(record: ZooRecord) -> Path:

@@ -2,8 +2,10 @@
 
 A model is named by a zoo record name (``slimocr zoo list``), by ``official-ppocrv3-det`` /
 ``official-ppocrv2-rec`` (the unmodified PP-OCR files from their PyPI package), or by a path to an
-ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimocr-float``,
-``slimocr-v6s-ptq``, …) or a peer's (``rapidocr-ppocrv6-small``, …).
+ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimocr-v6s-w8``,
+``slimocr-v6s-ptq``, …) or a peer's (``rapidocr-ppocrv6-small``, …). A retired zoo record
+(``"retired": reason``) has no file in the package: its name resolves only once ``slimocr zoo
+build NAME`` has made the file again.
 """
 
 from __future__ import annotations
@@ -121,6 +123,21 @@ def default_model(kind: Kind) -> str:
     return records.DEFAULTS[kind]
 
 
+def default_pipeline() -> PipelineSpec | None:
+    """The pipeline :class:`~slimocr.infer.pipeline.OCR` runs when given no models, with its
+    settings (None: the records name no default pipeline)."""
+    name = records.DEFAULTS.get("pipeline")
+    return resolve_pipeline(name) if name else None
+
+
+def retired_error(record: records.ZooRecord) -> ModelFileError:
+    """The one-line error for a retired record whose file is not built."""
+    return ModelFileError(
+        f"{record.name}: retired from the zoo ({record.retired}); "
+        f"rebuild it with `slimocr zoo build {record.name}`"
+    )
+
+
 def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
     """Turn a model name or path into the path of a verified ONNX file.
 
@@ -129,7 +146,8 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
         kind: ``"det"`` or ``"rec"``; a zoo or official name of the other kind is refused.
 
     Raises:
-        ModelFileError: unknown name, missing file, or sha256 mismatch for a shipped file.
+        ModelFileError: unknown name, missing file, sha256 mismatch for a shipped file, or a
+            retired record whose file has not been rebuilt.
     """
     if name_or_path is None:
         name_or_path = default_model(kind)
@@ -143,6 +161,8 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
         record = records.RECORDS[name]
         if record.kind != kind:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
+        if record.retired and not records.has_built_file(record):
+            raise retired_error(record)
         return records.verified_file(record)
     path = Path(name)
     if path.suffix.lower() == ".onnx" or path_kind(path) != "missing" or "/" in name:

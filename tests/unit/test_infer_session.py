@@ -153,7 +153,10 @@ def test_wrong_kind_of_model_is_refused_by_metadata_or_output_rank(tmp_path: Pat
     from slimocr.infer.rec import TextRecognizer
     from slimocr.zoo.records import FILES_DIR
 
-    det_file, rec_file = FILES_DIR / "ppocrv3-det-float.onnx", FILES_DIR / "ppocrv2-rec-float.onnx"
+    det_file, rec_file = (
+        FILES_DIR / "ppocrv6t-det-ptq-int8.onnx",
+        FILES_DIR / "ppocrv6t-rec-w8.onnx",
+    )
     with pytest.raises(ModelFileError, match="is a text recognizer, expected a text detector"):
         TextDetector(rec_file, threads=1)
     with pytest.raises(ModelFileError, match="is a text detector, expected a text recognizer"):

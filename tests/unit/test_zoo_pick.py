@@ -38,7 +38,7 @@ def _report(tmp_path: Path, pick: dict[str, str] | None = NEW, limit: int | None
 def records(tmp_path: Path) -> Path:
     path = tmp_path / "records.json"
     shutil.copyfile(RECORDS_JSON, path)
-    assert load_defaults(path) != {"det": NEW["det"], "rec": NEW["rec"]}
+    assert load_defaults(path) != NEW
     return path
 
 
@@ -51,15 +51,20 @@ def test_pick_shows_the_diff_and_changes_nothing_without_write(tmp_path: Path, r
     old = load_defaults(records)
     result = _pick(str(_report(tmp_path)), "--records", str(records))
     assert result.exit_code == 0, result.output
-    assert f"current defaults: det={old['det']} rec={old['rec']}" in result.output
+    assert (
+        f"current defaults: pipeline={old['pipeline']} det={old['det']} rec={old['rec']}"
+        in result.output
+    )
     assert "proposed default: slimocr-v6s-ptq (det=ppocrv6s-det-ptq-int8" in result.output
     assert "end to end ms 123.5, MB 6.5" in result.output and "test CPU" in result.output
     changed = [ln for ln in result.output.splitlines() if ln[:1] in "+-" and ln[:3] not in "+++---"]
     assert changed == [
         f'-    "det": "{old["det"]}",',
-        f'-    "rec": "{old["rec"]}"',
+        f'-    "rec": "{old["rec"]}",',
+        f'-    "pipeline": "{old["pipeline"]}"',
         f'+    "det": "{NEW["det"]}",',
-        f'+    "rec": "{NEW["rec"]}"',
+        f'+    "rec": "{NEW["rec"]}",',
+        f'+    "pipeline": "{NEW["pipeline"]}"',
     ]
     assert "not written" in result.output
     assert records.read_bytes() == before
@@ -68,7 +73,7 @@ def test_pick_shows_the_diff_and_changes_nothing_without_write(tmp_path: Path, r
 def test_write_changes_only_the_defaults(tmp_path: Path, records: Path):
     result = _pick(str(_report(tmp_path)), "--records", str(records), "--write")
     assert result.exit_code == 0, result.output
-    assert load_defaults(records) == {"det": NEW["det"], "rec": NEW["rec"]}
+    assert load_defaults(records) == NEW  # the pipeline too
     assert load_records(records) == load_records(RECORDS_JSON)
     assert load_pipelines(records) == load_pipelines(RECORDS_JSON)
     again = _pick(str(_report(tmp_path)), "--records", str(records))
