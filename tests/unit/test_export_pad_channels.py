@@ -281,7 +281,6 @@ def test_a_rewritten_model_onnx_runtime_refuses_falls_back_to_the_file(
 
 def test_the_pipeline_runs_a_thin_detector_rewritten_and_can_run_it_as_is(avx512: None):
     from slimocr.infer.pipeline import OCR
-
     from slimocr.official import official_available
 
     if not (official_available("ppocrv3_det") and official_available("ppocrv2_rec")):
