@@ -173,7 +173,9 @@ def test_charset_sources(page: np.ndarray) -> None:
     from slimocr.infer.pipeline import OCR
 
     keys = official_path("ppocr_keys_v1")
-    by_path = OCR(charset=keys, threads=1, drop_score=0.0)
+    by_path = OCR(
+        "official-ppocrv3-det", "official-ppocrv2-rec", charset=keys, threads=1, drop_score=0.0
+    )
     assert len(by_path.recognizer.charset) == 6624
     assert [_norm(line.text) for line in by_path(page).lines] == ["HELLO2024", "SLIMOCR"]
     with pytest.raises(SlimOCRError):
