@@ -67,6 +67,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--default-settings",
+        action="store_true",
+        help="run every model and its parent at the OCR defaults (960 max, 0.3/0.6/1.5) "
+        "instead of the settings of the peer they descend from",
+    )
     args = ap.parse_args()
     names = args.models or sorted(RECORDS)
     summary = {}
@@ -76,9 +82,11 @@ def main() -> None:
     for name in names:
         rec = RECORDS[name]
         t0 = time.time()
+        fixed = {"det_options": {}, "parent_det_options": {}} if args.default_settings else {}
         report = model_suite(
-            name, rec.kind, cache=args.cache or default_cache(), threads=args.threads
+            name, rec.kind, cache=args.cache or default_cache(), threads=args.threads, **fixed
         )
+        report["settings"] = "OCR defaults" if args.default_settings else "the parent peer's"
         if report["parent"] == name:
             continue  # a float root: nothing to compare with
         report["data_root"] = str(data_root())
