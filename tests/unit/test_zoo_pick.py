@@ -14,9 +14,9 @@ from slimocr.cli.main import app
 from slimocr.zoo.records import RECORDS_JSON, load_defaults, load_pipelines, load_records
 
 NEW = {
-    "pipeline": "slimocr-v6s-ptq",
-    "det": "ppocrv6s-det-ptq-int8",
-    "rec": "ppocrv6s-rec-ptq-int8",
+    "pipeline": "slimocr-v6t-ptq",
+    "det": "ppocrv6t-det-ptq-int8",
+    "rec": "ppocrv6t-rec-w8",
 }
 
 
@@ -55,7 +55,7 @@ def test_pick_shows_the_diff_and_changes_nothing_without_write(tmp_path: Path, r
         f"current defaults: pipeline={old['pipeline']} det={old['det']} rec={old['rec']}"
         in result.output
     )
-    assert "proposed default: slimocr-v6s-ptq (det=ppocrv6s-det-ptq-int8" in result.output
+    assert "proposed default: slimocr-v6t-ptq (det=ppocrv6t-det-ptq-int8" in result.output
     assert "end to end ms 123.5, MB 6.5" in result.output and "test CPU" in result.output
     changed = [ln for ln in result.output.splitlines() if ln[:1] in "+-" and ln[:3] not in "+++---"]
     assert changed == [
@@ -92,7 +92,7 @@ def test_no_pick_keeps_the_defaults(tmp_path: Path, records: Path):
     [
         (lambda p: _report(p, limit=10), "a quick run on 10 images does not pick the defaults"),
         (lambda p: _report(p, pick={**NEW, "det": "nope"}), "default_pick.det: 'nope' is not"),
-        (lambda p: _report(p, pick={**NEW, "rec": NEW["det"]}), "default_pick.rec: 'ppocrv6s-det"),
+        (lambda p: _report(p, pick={**NEW, "rec": NEW["det"]}), "default_pick.rec: 'ppocrv6t-det"),
     ],
 )
 def test_bad_reports_are_one_error_line(tmp_path: Path, records: Path, make, message: str):  # noqa: ANN001

@@ -122,7 +122,7 @@ def test_tampered_file_is_refused(tmp_path: Path):
 
 def test_pipelines_are_typed_and_a_bad_entry_names_the_file(tmp_path: Path):
     pipe = resolve_pipeline("slimocr-v6s-ptq")
-    assert (pipe.det, pipe.rec) == ("ppocrv6s-det-ptq-int8", "ppocrv6s-rec-ptq-int8")
+    assert (pipe.det, pipe.rec) == ("ppocrv6s-det-ptq-int8", "ppocrv6s-rec-w8")
     assert pipe.reference == "rapidocr-ppocrv6-small"
     assert resolve_pipeline("rapidocr-ppocrv6-small") is PEER_PIPELINES[1]
     with pytest.raises(ModelFileError, match="no-such-row: unknown pipeline"):
