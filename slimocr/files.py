@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -62,3 +63,28 @@ def atomic_write(path: str | Path, write: Callable[[str], Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def publish_folder(folder: str | Path, marker: str, fill: Callable[[Path], Any]) -> Path:
+    """Build ``folder`` once, never visible half-written.
+
+    When ``folder/marker`` is missing, ``fill(tmp)`` writes the whole folder, ``marker`` last,
+    into a temporary folder beside it, which is then renamed into place; when another process
+    published the same folder first, its copy wins and the temporary one is removed. On an
+    error the temporary folder is removed and nothing is published.
+    """
+    folder = Path(folder)
+    if (folder / marker).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        fill(tmp)
+        tmp.rename(folder)
+    except OSError:
+        if not (folder / marker).is_file():
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder

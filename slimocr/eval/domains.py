@@ -20,8 +20,6 @@ Only report splits are loaded here (:mod:`slimocr.eval.splits` says which images
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from slimocr.eval.readers import (
 )
 from slimocr.eval.render import rendered_set
 from slimocr.eval.splits import Split, data_root, td500_names
+from slimocr.files import publish_folder
 from slimocr.infer.crop import crop_quad
 
 Kind = Literal["det", "rec"]
@@ -123,20 +122,14 @@ def care_crops(samples: list[DetSample]) -> Iterator[tuple[int, int, np.ndarray,
 
 
 def publish_crops(folder: Path, fill: Callable[[Path], list[str]]) -> Path:
-    """Write a crop folder once: ``fill(tmp)`` writes the crops into a temporary folder beside
-    ``folder`` and returns the ``gt.txt`` lines; the folder is then renamed into place, so a
-    half-written set is never read (a concurrent writer's copy wins)."""
-    if (folder / "gt.txt").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    rows = fill(tmp)
-    (tmp / "gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    try:
-        tmp.rename(folder)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    """Write a crop folder once (:func:`~slimocr.files.publish_folder`): ``fill(tmp)`` writes
+    the crops and returns the ``gt.txt`` lines."""
+
+    def write(tmp: Path) -> None:
+        rows = fill(tmp)
+        (tmp / "gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    return publish_folder(folder, "gt.txt", write)
 
 
 def _line_crops(samples: list[DetSample], cache: Path, tag: str) -> Path:

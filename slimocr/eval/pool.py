@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -30,6 +27,8 @@ from slimocr.eval.domains import care_crops, det_samples, publish_crops
 from slimocr.eval.readers import DetSample
 from slimocr.eval.render import FONTS, corpus_lines, find_fonts, render_line
 from slimocr.eval.splits import data_root
+from slimocr.eval.suite import cache_root
+from slimocr.files import publish_folder
 
 IC15_IMAGES = 300  # of the 1000 IC15 train images; td500 gives 100, FUNSD 149
 RENDERED_LINES = 1000  # per script
@@ -37,8 +36,8 @@ POOL_VERSION = 1
 
 
 def pool_dir() -> Path:
-    base = os.environ.get("SLIMOCR_CACHE") or Path.home() / ".cache" / "slimocr"
-    return Path(base) / "pool"
+    """``cache_root() / "pool"``."""
+    return cache_root() / "pool"
 
 
 def pool_samples(root: Path | None = None, ic15_images: int = IC15_IMAGES) -> list[DetSample]:
@@ -52,13 +51,6 @@ def pool_samples(root: Path | None = None, ic15_images: int = IC15_IMAGES) -> li
     return out
 
 
-def _publish(tmp: Path, folder: Path) -> None:
-    try:
-        tmp.rename(folder)
-    except OSError:  # another process published the same pool first
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _key(samples: list[DetSample], extra: object) -> str:
     blob = json.dumps([POOL_VERSION, [str(s.image.resolve()) for s in samples], extra])
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -69,9 +61,8 @@ def det_pool(root: Path | None = None, cache: Path | None = None) -> Path:
     samples = pool_samples(root)
     cache = pool_dir() if cache is None else cache
     folder = cache / f"det-{_key(samples, None)}"
-    if not (folder / "det_gt.txt").is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache))
+
+    def write(tmp: Path) -> None:
         rows = []
         for s in samples:
             boxes = [
@@ -80,7 +71,8 @@ def det_pool(root: Path | None = None, cache: Path | None = None) -> Path:
             ]
             rows.append(f"{s.image.resolve()}\t{json.dumps(boxes, ensure_ascii=False)}")
         (tmp / "det_gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
-        _publish(tmp, folder)
+
+    publish_folder(folder, "det_gt.txt", write)
     return folder / "det_gt.txt"
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from slimocr.errors import SlimOCRError
+from slimocr.files import publish_folder
 
 CORPUS_DIR = Path(__file__).parent / "corpus"
 RENDER_VERSION = 1  # bump when the drawing below changes: cached sets are keyed by it
@@ -117,8 +116,8 @@ def rendered_set(lang: str, split: str, cache: Path) -> RenderedSet:
     """Render (once) the ``lang`` lines of ``split`` into a folder under ``cache``.
 
     The folder name is keyed by the lines, the font files found and :data:`RENDER_VERSION`;
-    it is written to a temporary folder and renamed into place, so a half-written set is never
-    read.
+    it is published whole (:func:`~slimocr.files.publish_folder`), so a half-written set is
+    never read.
 
     Raises:
         SlimOCRError: no font of the script is installed.
@@ -132,9 +131,8 @@ def rendered_set(lang: str, split: str, cache: Path) -> RenderedSet:
         json.dumps([RENDER_VERSION, lines, [p.name for p in fonts]]).encode()
     ).hexdigest()[:12]
     folder = cache / f"render_{lang}_{split}-{key}"
-    if not (folder / "gt.txt").is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=cache))
+
+    def write(tmp: Path) -> None:
         rows = []
         for i, text in enumerate(lines):
             name = f"{i:05d}.png"
@@ -142,8 +140,6 @@ def rendered_set(lang: str, split: str, cache: Path) -> RenderedSet:
             rows.append(f"{name}\t{text}")
         (tmp / "fonts.json").write_text(json.dumps([str(p) for p in fonts], indent=1))
         (tmp / "gt.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process published it first
-            shutil.rmtree(tmp, ignore_errors=True)
+
+    publish_folder(folder, "gt.txt", write)
     return RenderedSet(folder, tuple(p.name for p in fonts), len(lines))

@@ -35,6 +35,7 @@ from slimocr.eval.runner import run_det_eval, run_rec_eval
 from slimocr.files import atomic_write
 from slimocr.infer.det import TextDetector
 from slimocr.infer.pipeline import open_recognizer
+from slimocr.official import sha256_file
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
 
 DET_BAR_POINTS = 0.5
@@ -43,10 +44,15 @@ AGREEMENT_BAR = 0.97
 SUITE_VERSION = 1  # bump when what is cached changes
 
 
+def cache_root() -> Path:
+    """Where the suite's runs and sets and the selection pool are kept: ``$SLIMOCR_CACHE``, else
+    ``~/.cache/slimocr``."""
+    return Path(os.environ.get("SLIMOCR_CACHE") or Path.home() / ".cache" / "slimocr")
+
+
 def default_cache() -> Path:
-    """``$SLIMOCR_CACHE/suite`` or ``~/.cache/slimocr/suite``."""
-    base = os.environ.get("SLIMOCR_CACHE") or Path.home() / ".cache" / "slimocr"
-    return Path(base) / "suite"
+    """``cache_root() / "suite"``."""
+    return cache_root() / "suite"
 
 
 def root_parent(name: str) -> str:
@@ -70,14 +76,6 @@ def peer_settings(model: str, kind: Kind) -> tuple[dict[str, Any], int | None]:
         if (peer.det if kind == "det" else peer.rec) == root:
             return peer.det_kwargs(), peer.rec_height
     return {}, None
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cached(path: Path, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -115,7 +113,7 @@ def run_domain(
     if kind == "det":
         samples = det_samples(domain.name, root)[:limit]
         names = [str(s.image) for s in samples]
-        key = _key(_sha(path), "det", domain.name, names, opts)
+        key = _key(sha256_file(path), "det", domain.name, names, opts)
 
         def compute() -> dict[str, Any]:
             det = TextDetector(path, threads=threads, **opts)
@@ -135,7 +133,7 @@ def run_domain(
         rec_height = next((p.rec_height for p in PEER_PIPELINES if p.rec == model), None)
     samples_r = rec_samples(domain.name, cache / "sets", root)[:limit]
     names = [str(s.image) for s in samples_r]
-    key = _key(_sha(path), "rec", domain.name, names, rec_height)
+    key = _key(sha256_file(path), "rec", domain.name, names, rec_height)
 
     def compute_rec() -> dict[str, Any]:
         rec = open_recognizer(path, threads=threads, image_height=rec_height)

@@ -11,8 +11,10 @@ The same string is the ``source`` of its result, so a resumed run recognises wha
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,24 @@ def _pdfium():  # noqa: ANN202
     return pypdfium2
 
 
+@contextmanager
+def _open_pdf(path: str | Path) -> Iterator[Any]:
+    """An open pypdfium2 document, closed on leaving.
+
+    Raises:
+        ImageReadError: the pdf extra is missing or the file is not a readable PDF.
+    """
+    pdfium = _pdfium()
+    try:
+        doc = pdfium.PdfDocument(str(path))
+    except (pdfium.PdfiumError, OSError) as exc:
+        raise ImageReadError(f"{path}: not a readable PDF ({exc})") from None
+    try:
+        yield doc
+    finally:
+        doc.close()
+
+
 def pdf_pages(path: Path) -> list[str]:
     """The sources of each page of a PDF file.
 
@@ -47,31 +67,17 @@ def pdf_pages(path: Path) -> list[str]:
         ImageReadError: the pdf extra is missing or the file is not a readable PDF.
     """
     regular_file_size(path, "PDF", MAX_IMAGE_BYTES, ImageReadError)
-    pdfium = _pdfium()
-    try:
-        doc = pdfium.PdfDocument(str(path))
-    except (pdfium.PdfiumError, OSError) as exc:
-        raise ImageReadError(f"{path}: not a readable PDF ({exc})") from None
-    try:
+    with _open_pdf(path) as doc:
         return [f"{path}#page={i + 1}" for i in range(len(doc))]
-    finally:
-        doc.close()
 
 
 def render_pdf_page(path: str | Path, page: int, dpi: int = PDF_DPI) -> np.ndarray:
     """Page ``page`` (from 1) of a PDF rendered at ``dpi``, as an H×W×3 uint8 BGR array."""
-    pdfium = _pdfium()
-    try:
-        doc = pdfium.PdfDocument(str(path))
-    except (pdfium.PdfiumError, OSError) as exc:
-        raise ImageReadError(f"{path}: not a readable PDF ({exc})") from None
-    try:
+    with _open_pdf(path) as doc:
         if page > len(doc):
             raise ImageReadError(f"{path}#page={page}: the PDF has {len(doc)} pages")
         bitmap = doc[page - 1].render(scale=dpi / 72.0, rev_byteorder=False)
         rgb = bitmap.to_numpy()
-    finally:
-        doc.close()
     # pdfium renders BGRA/BGRx (rev_byteorder=False): keep the first three channels, BGR
     return np.ascontiguousarray(rgb[:, :, :3])
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from slimocr.cli.main import app
 from slimocr.errors import ImageReadError, LabelError, ModelFileError, OptionError, SlimOCRError
 from slimocr.inputs import MAX_BATCH_RATIO, MAX_CROP_RATIO, printable
-from tests.fuzz.corpus import BAD_OPTIONS, SAMPLE, SAMPLE_TEXTS, Corpus, bad_arrays, build_corpus
+from tests.fuzz.corpus import BAD_OPTIONS, SAMPLE, SAMPLE_TEXTS, Corpus, bad_arrays
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,15 +41,6 @@ def deadline(seconds: int, what: object) -> Iterator[None]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    from slimocr.zoo.registry import resolve_model
-
-    c = build_corpus(tmp_path_factory.mktemp("fuzz"), resolve_model(None, "det"))
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.corpus import SAMPLE, SAMPLE_TEXTS, Corpus, build_corpus
+from tests.fuzz.corpus import SAMPLE, SAMPLE_TEXTS, Corpus
 from tests.serve_helpers import running_server
 
 httpx = pytest.importorskip("httpx", reason="needs the serve extra")
@@ -17,15 +17,6 @@ pytest.importorskip("fastapi", reason="needs the serve extra")
 pytest.importorskip("uvicorn", reason="needs the serve extra")
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Corpus]:
-    from slimocr.zoo.registry import resolve_model
-
-    c = build_corpus(tmp_path_factory.mktemp("fuzz"), resolve_model(None, "det"))
-    yield c
-    c.close()
 
 
 @pytest.fixture(scope="module")

@@ -427,9 +427,9 @@ def rec_dataset_once(root: str | Path, n: int, cfg: SynthConfig, prefix: str = "
     set.
     """
     import hashlib
-    import os
-    import shutil
     from dataclasses import asdict
+
+    from slimocr.files import publish_folder
 
     def describe(value: object) -> object:
         if isinstance(value, frozenset):
@@ -443,14 +443,7 @@ def rec_dataset_once(root: str | Path, n: int, cfg: SynthConfig, prefix: str = "
     key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     root = Path(root)
     folder = root / f"{prefix}_{cfg.lang}_seed{cfg.seed}_n{n}_{key}"
-    if not (folder / "label.txt").is_file():
-        tmp = root / f".{folder.name}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_rec_dataset(tmp, n, cfg)
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process published the same set first
-            shutil.rmtree(tmp, ignore_errors=True)
+    publish_folder(folder, "label.txt", lambda tmp: write_rec_dataset(tmp, n, cfg))
     return folder / "label.txt"
 
 
