@@ -78,27 +78,22 @@ INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int
 
 def machine_info() -> dict[str, Any]:
     """CPU model and the int8-relevant flags it has (:data:`INT8_FLAGS`; None where unknown:
-    not x86 Linux), logical CPU count and library versions, for every reported timing."""
+    not x86 Linux), whether int8-activation files load here (``int8_dot``,
+    :func:`slimocr.infer.cpu.int8_dot`, and the ``SLIMOCR_INT8`` setting behind it), logical
+    CPU count and library versions, for every reported timing."""
     import os
     import platform
-    from pathlib import Path
 
     import onnxruntime
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from slimocr.infer.session import cpu_flags
+    from slimocr.infer.cpu import cpu_flags, cpu_model, int8_dot, int8_setting
 
     flags = cpu_flags()
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cpu_flags": None if flags is None else [f for f in INT8_FLAGS if f in flags],
+        "int8_dot": int8_dot(),
+        "int8_setting": int8_setting(),
         "logical_cpus": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from slimocr.bench.cpu_choice import fallback_sentence, loaded_fields
 from slimocr.bench.latency import INT8_FLAGS, machine_info, time_rows
 from slimocr.errors import SlimOCRError
 from slimocr.eval.domains import DOMAINS, Kind, domains
@@ -261,6 +262,7 @@ def run_bench(
                 "size_mb": size / 1e6,
                 "det_mb": det_path.stat().st_size / 1e6,
                 "rec_mb": rec_path.stat().st_size / 1e6,
+                **loaded_fields(r.det, r.rec),
             }
         )
     relate_to_references(results, runs)
@@ -407,6 +409,11 @@ def to_markdown(report: dict[str, Any]) -> str:
     flag_text = ""
     if flags is not None:
         flag_text = f" ({', '.join(flags) or 'none of ' + ', '.join(INT8_FLAGS)})"
+    if "int8_dot" in m:  # reports before the per-CPU file choice lack it
+        flag_text += (
+            f", int8-activation files {'loaded' if m['int8_dot'] else 'not loaded'} "
+            f"(SLIMOCR_INT8={m.get('int8_setting', 'auto')})"
+        )
     lines = [
         f"Machine: {m['cpu']}{flag_text}, {m['logical_cpus']} logical CPUs, ONNX Runtime "
         f"{m['onnxruntime']}, {s['threads']} threads. Latency: medians over {s['repeats']} "
@@ -431,6 +438,9 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{marks.get(x.get('meets_accuracy_bar'), '–')} | "
             f"{marks.get(x.get('meets_floor'), '–')} | {x.get('reference') or '–'} |"
         )
+    choice = fallback_sentence(report["rows"])
+    if choice:
+        lines += ["", choice]
     heads = [f"{kind} {name}" for kind, name in DOMAIN_COLUMNS]
     lines += [
         "",

@@ -31,19 +31,30 @@ def list_cmd(
         False, "--all", help="also list the retired rows (no file shipped) with their reasons"
     ),
 ) -> None:
-    """One line per shipped zoo model: name, kind, size, parent, recipe; * marks the defaults."""
+    """One line per shipped zoo model: name, kind, size, parent, recipe; * marks the defaults;
+    a model with an int8 fallback names it, and the last line says which file loads here."""
+    from slimocr.infer.cpu import ENV_VAR, int8_dot, int8_setting
     from slimocr.zoo.records import load_defaults, load_records
 
     defaults = set(load_defaults().values())
-    records = load_records()
+    with CliErrors():
+        records = load_records()
+        here, setting = int8_dot(), int8_setting()
     for rec in records.values():
         if rec.retired:
             continue
         mark = "*" if rec.name in defaults else " "
         size = rec.size_bytes / 1e6
+        fallback = f"  int8_fallback={rec.int8_fallback}" if rec.int8_fallback else ""
         typer.echo(
             f"{mark} {rec.name:28s} {rec.kind}  {size:6.2f} MB  parent={rec.parent}  "
-            f"recipe={rec.recipe}"
+            f"recipe={rec.recipe}{fallback}"
+        )
+    if any(rec.int8_fallback for rec in records.values()):
+        typer.echo(
+            "int8_fallback: loaded instead on CPUs without an int8 dot product (x86 VNNI, Arm "
+            f"dotprod); here ({ENV_VAR}={setting}): "
+            + ("the int8 files load" if here else "the fallbacks load")
         )
     retired = [rec for rec in records.values() if rec.retired]
     if not retired:
@@ -74,6 +85,11 @@ def show_cmd(name: str = typer.Argument(..., help="zoo model name")) -> None:
             path = str(verified_file(record))
     data = asdict(record)
     data["path"] = path
+    if record.int8_fallback:
+        from slimocr.zoo.registry import effective_record
+
+        with CliErrors():
+            data["loads_here"] = effective_record(name)
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 

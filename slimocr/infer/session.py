@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import platform
 import warnings
 from pathlib import Path
 
@@ -12,27 +10,13 @@ import numpy as np
 import onnxruntime as ort
 
 from slimocr.errors import ModelFileError, OptionError
+from slimocr.infer.cpu import X86_INT8_DOT_FLAGS, cpu_flags
 from slimocr.inputs import MAX_MODEL_BYTES, check_int, regular_file_size
 
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str] | None:
-    """The CPU's feature flags on x86 Linux (``/proc/cpuinfo``); None where unknown."""
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return None
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return None
 
 
 def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None) -> str | None:
@@ -48,7 +32,7 @@ def int8_saturation_risk(metadata: dict[str, str], flags: frozenset[str] | None)
         weight_max = int(json.loads(metadata["quant"])["weight_range"][1])
     except (ValueError, KeyError, IndexError, TypeError):
         return None
-    if weight_max <= 63 or flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+    if weight_max <= 63 or flags & X86_INT8_DOT_FLAGS:
         return None
     if "avx2" not in flags and "avx512bw" not in flags:
         return None

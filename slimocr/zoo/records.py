@@ -120,6 +120,10 @@ class ZooRecord:
     # why the file left the package (empty: shipped); the record stays, so ``slimocr zoo
     # build NAME`` remakes the file, and a built file with this sha256 loads as before
     retired: str = ""
+    # the record loaded instead on a CPU without an int8 dot product (x86 VNNI, Arm dotprod):
+    # a float-compute sibling of this int8-activation file (empty: this file everywhere;
+    # :func:`slimocr.zoo.registry.effective_record`)
+    int8_fallback: str = ""
 
     @property
     def path(self) -> Path:
@@ -127,19 +131,58 @@ class ZooRecord:
 
 
 def load_records(path: Path = RECORDS_JSON) -> dict[str, ZooRecord]:
-    """Read the records file; an absent file means no zoo models yet."""
+    """Read the records file; an absent file means no zoo models yet.
+
+    Raises:
+        ConfigError: an entry has an unknown field or lacks one, or an ``int8_fallback`` is
+            not a shipped record of the same kind without a fallback of its own.
+    """
     if not path.exists():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    records = [ZooRecord(**entry) for entry in data["records"]]
-    return {r.name: r for r in records}
+    records = {}
+    for i, entry in enumerate(data["records"]):
+        try:
+            record = ZooRecord(**entry)
+        except TypeError as exc:
+            name = entry.get("name") if isinstance(entry, dict) else entry
+            raise ConfigError(f"{path}: record entry {i} ({name}): {exc}") from None
+        records[record.name] = record
+    for record in records.values():
+        problem = fallback_problem(record, records)
+        if problem:
+            raise ConfigError(f"{path}: {record.name}: int8_fallback {problem}")
+    return records
+
+
+def fallback_problem(record: ZooRecord, records: dict[str, ZooRecord]) -> str:
+    """Why ``record.int8_fallback`` cannot stand in for it (empty: it can, or there is none):
+    the fallback must be another record of the same kind, shipped (not retired), and have no
+    fallback of its own (the choice is one level deep)."""
+    name = record.int8_fallback
+    if not name:
+        return ""
+    other = records.get(name)
+    if other is None:
+        return f"{name!r} is not a record of this file"
+    if name == record.name:
+        return "names the record itself"
+    if other.kind != record.kind:
+        return f"{name!r} is a {other.kind} model, not a {record.kind} model"
+    if other.retired:
+        return f"{name!r} is retired ({other.retired})"
+    if other.int8_fallback:
+        return f"{name!r} has an int8_fallback of its own (one level only)"
+    return ""
 
 
 def record_json(record: ZooRecord) -> dict[str, Any]:
-    """The records-file form of ``record`` (``retired`` left out while empty)."""
+    """The records-file form of ``record`` (``retired`` and ``int8_fallback`` left out while
+    empty)."""
     out = asdict(record)
-    if not out["retired"]:
-        del out["retired"]
+    for key in ("retired", "int8_fallback"):
+        if not out[key]:
+            del out[key]
     return out
 
 

@@ -6,10 +6,15 @@ ONNX file. A pipeline (a benchmark row) is named by a zoo pipeline name (``slimo
 ``slimocr-v6s-ptq``, …) or a peer's (``rapidocr-ppocrv6-small``, …). A retired zoo record
 (``"retired": reason``) has no file in the package: its name resolves only once ``slimocr zoo
 build NAME`` has made the file again.
+
+A zoo record may name an ``int8_fallback``: the float-compute record loaded in its place on a
+CPU without an int8 dot product (:func:`effective_record`; ``SLIMOCR_INT8=on|off`` forces the
+choice). The choice is logged at INFO on the ``slimocr`` logger.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +26,9 @@ from slimocr.zoo import records
 from slimocr.zoo.records import PipelineSpec
 
 Kind = Literal["det", "rec"]
+
+log = logging.getLogger(__name__)
+_logged: set[tuple[str, str]] = set()  # choices already logged by this process
 
 OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
     "official-ppocrv3-det": ("det", "ppocrv3_det"),
@@ -138,6 +146,40 @@ def retired_error(record: records.ZooRecord) -> ModelFileError:
     )
 
 
+def without_int8_dot(name: str) -> str:
+    """The name that loads for model ``name`` on a CPU without an int8 dot product: its
+    record's ``int8_fallback``, else ``name`` itself."""
+    record = records.RECORDS.get(name)
+    return record.int8_fallback if record is not None and record.int8_fallback else name
+
+
+def effective_record(name: str) -> str:
+    """The name that loads on this CPU for model ``name``: its record's ``int8_fallback``
+    where the record has one and int8-activation files should not load here
+    (:func:`slimocr.infer.cpu.int8_dot`), else ``name`` itself (any other name or path too).
+
+    Raises:
+        OptionError: ``SLIMOCR_INT8`` holds a value other than auto, on, off.
+    """
+    record = records.RECORDS.get(name)
+    if record is None or not record.int8_fallback:
+        return name
+    from slimocr.infer.cpu import ENV_VAR, int8_dot, int8_setting
+
+    chosen = name if int8_dot() else without_int8_dot(name)
+    if (name, chosen) not in _logged:
+        _logged.add((name, chosen))
+        setting = int8_setting()
+        if setting != "auto":
+            why = f"{ENV_VAR}={setting}"
+        elif chosen == name:
+            why = "this CPU has an int8 dot product"
+        else:
+            why = "this CPU has no int8 dot product (x86 VNNI, Arm dotprod)"
+        log.info("%s: loading %s (%s)", name, chosen, why)
+    return chosen
+
+
 def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
     """Turn a model name or path into the path of a verified ONNX file.
 
@@ -145,9 +187,13 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
         name_or_path: a zoo name, an official name, a path, or None for the default model.
         kind: ``"det"`` or ``"rec"``; a zoo or official name of the other kind is refused.
 
+    A zoo record with an ``int8_fallback`` loads the fallback's file on a CPU without an
+    int8 dot product (:func:`effective_record`).
+
     Raises:
         ModelFileError: unknown name, missing file, sha256 mismatch for a shipped file, or a
             retired record whose file has not been rebuilt.
+        OptionError: ``SLIMOCR_INT8`` holds a value other than auto, on, off.
     """
     if name_or_path is None:
         name_or_path = default_model(kind)
@@ -159,6 +205,8 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
         return official_path(key)
     if name in records.RECORDS:
         record = records.RECORDS[name]
+        if record.kind == kind:
+            record = records.RECORDS[effective_record(name)]
         if record.kind != kind:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
         if record.retired and not records.has_built_file(record):

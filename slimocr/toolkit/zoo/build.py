@@ -319,6 +319,7 @@ def _build(name: str, ctx: _Context) -> ZooRecord:
         metrics=old.metrics if old and old.sha256 == digest else {},
         build=_build_info(zr, built, ctx) if zr.method != "import" else {},
         retired=old.retired if old else "",
+        int8_fallback=old.int8_fallback if old else "",
     )
     records[name] = record
     save_records(records, load_defaults(ctx.records_path), ctx.records_path)
