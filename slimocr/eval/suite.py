@@ -36,7 +36,7 @@ from slimocr.files import atomic_write
 from slimocr.infer.det import TextDetector
 from slimocr.infer.pipeline import open_recognizer
 from slimocr.official import sha256_file
-from slimocr.zoo.registry import PEER_PIPELINES, resolve_model
+from slimocr.zoo.registry import PEER_PIPELINES, effective_record, resolve_model
 
 DET_BAR_POINTS = 0.5
 REC_BAR_POINTS = 1.0
@@ -197,7 +197,9 @@ def model_suite(
 ) -> dict[str, Any]:
     """``model`` and its ``parent`` (default: :func:`root_parent`) on every domain of ``kind``.
 
-    Returns ``{"model", "parent", "kind", "domains": [per-domain comparison], "meets_bar"}``;
+    Returns ``{"model", "parent", "kind", "loaded", "domains": [per-domain comparison],
+    "meets_bar"}`` (``loaded``: the records that ran for model and parent on this CPU,
+    :func:`~slimocr.zoo.registry.effective_record`);
     a domain whose data is missing is listed under ``"skipped"`` with the reason and makes
     ``meets_bar`` False (a bar not checked is not met).
     """
@@ -235,6 +237,7 @@ def model_suite(
         "model": model,
         "parent": parent,
         "kind": kind,
+        "loaded": {"model": effective_record(model), "parent": effective_record(parent)},
         "limit": limit,
         "bar": {
             "det_points": DET_BAR_POINTS,
