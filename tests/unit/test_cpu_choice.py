@@ -173,7 +173,11 @@ def test_shipped_fallbacks_and_the_records_round_trip():
     for entry in data["records"]:
         assert record_json(records[entry["name"]]) == entry
     with_fallback = {n: r.int8_fallback for n, r in records.items() if r.int8_fallback}
-    assert with_fallback == {"ppocrv6s-det-ptq-int8": FALLBACK, "ppocrv6s-det-pact-int8": FALLBACK}
+    assert with_fallback == {
+        "ppocrv6s-det-ptq-int8": FALLBACK,
+        "ppocrv6s-det-pact-int8": FALLBACK,
+        "ppocrv6s-det-fpgm-pact-int8": "ppocrv6s-det-fpgm-w8",  # the same pruned channels
+    }
     pipelines = {p["name"]: p for p in data["pipelines"]}
     assert "not_default" not in pipelines["slimocr-v6s-pact"]
     assert "not_default" not in pipelines["slimocr-v6s-ptq"]
