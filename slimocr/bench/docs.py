@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from slimocr.bench.cpu_choice import fallback_sentence
+
 ROOT = Path(__file__).resolve().parents[2]
 RECORDS = Path("slimocr/zoo/records.json")
 BENCH = Path("docs/bench/bench.json")
@@ -164,6 +166,9 @@ def zoo_table(src: Sources) -> str:
         + ("†: file changed since the report. " if stale else "")
         + f"All columns and domains: [{BENCH_MD}]({BENCH_MD}).",
     ]
+    fallback = fallback_sentence(list(rows.values()))
+    if fallback:
+        lines += ["", fallback]
     return "\n".join(lines)
 
 

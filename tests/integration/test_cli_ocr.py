@@ -42,7 +42,9 @@ def test_an_empty_folder_is_an_error_naming_it(tmp_path: Path) -> None:
 
 def test_the_default_is_the_default_pipeline_and_model_names_a_pipeline() -> None:
     default = _ocr(str(SAMPLE), "--json")
-    named = _ocr(str(SAMPLE), "--model", "slimocr-v6s-w8", "--json")
+    from slimocr.zoo.records import DEFAULTS
+
+    named = _ocr(str(SAMPLE), "--model", DEFAULTS["pipeline"], "--json")
     assert named.exit_code == 0, named.output
     assert named.output.count("\n") == 1 and '"text"' in named.output
     strip = [line.split('"elapsed_ms"')[0] for line in (named.output, default.output)]

@@ -220,8 +220,12 @@ def test_bench_table_names_the_row_that_applies_without_int8_dot():
     from slimocr.bench.table import to_markdown
 
     report = json.loads((ROOT / "docs" / "bench" / "bench.json").read_text(encoding="utf-8"))
+    for x in report["rows"]:  # a report written before the per-CPU choice lacks the fields
+        for key in ("loaded", "int8_dot", "without_int8_dot"):
+            x.pop(key, None)
+    report["machine"].pop("int8_dot", None)
     before = to_markdown(report)
-    assert "int8 dot product" not in before  # a report without the fields reads as before
+    assert "int8 dot product" not in before  # and reads as before
     rows = {x["name"]: x for x in report["rows"]}
     assert {"slimocr-v6s-pact", "slimocr-v6s-w8"} <= set(rows)
     for x in report["rows"]:
