@@ -207,44 +207,56 @@ def e2e_cmd(
     data: Path = DataOpt,
     det_model: str | None = typer.Option(None, help="zoo name or .onnx"),
     rec_model: str | None = typer.Option(None, help="zoo name or .onnx"),
+    pipeline: str | None = typer.Option(
+        None, help="a zoo or peer pipeline, run with its own settings (not with --det/--rec-model)"
+    ),
     out: Path | None = OutOpt,
     threads: int | None = ThreadsOpt,
-    limit_side_len: int = typer.Option(960),
-    limit_type: str = typer.Option("max"),
+    limit_side_len: int | None = typer.Option(
+        None, help="resize limit (default: the pipeline's; the default pipeline's; else 960)"
+    ),
+    limit_type: str | None = typer.Option(None, help="'max' or 'min' (default: as the limit)"),
     drop_score: float = typer.Option(0.5),
     limit: int | None = LimitOpt,
 ) -> None:
     """The whole pipeline on a detection set: det and end-to-end P/R/H, ms per image."""
+    from slimocr.errors import OptionError
     from slimocr.eval.e2e import run_e2e_eval
     from slimocr.eval.readers import load_det_dataset
     from slimocr.infer.pipeline import OCR
 
     _start(out, limit)
     with CliErrors():
+        if pipeline is not None and (det_model or rec_model):
+            raise OptionError("give --pipeline or --det-model/--rec-model, not both")
         samples = _samples(load_det_dataset(data), data, limit)
-        engine = OCR(
-            det_model=det_model,
-            rec_model=rec_model,
-            threads=threads,
-            det_limit_side_len=limit_side_len,
-            det_limit_type=limit_type,
-            drop_score=drop_score,
-        )
+        overrides = {
+            "threads": threads,
+            "det_limit_side_len": limit_side_len,
+            "det_limit_type": limit_type,
+            "drop_score": drop_score,
+        }
+        if pipeline is not None:
+            given = {k: v for k, v in overrides.items() if v is not None}
+            engine = OCR.from_pipeline(pipeline, **given)
+        else:
+            engine = OCR(det_model=det_model, rec_model=rec_model, **overrides)  # type: ignore[arg-type]
 
-        def pipeline(img):  # noqa: ANN001, ANN202
+        def read(img):  # noqa: ANN001, ANN202
             res = engine(img)
             return [(ln.box, ln.text, ln.score) for ln in res.lines], res.elapsed_ms
 
-        report = run_e2e_eval(samples, pipeline, progress=_bar())
+        report = run_e2e_eval(samples, read, progress=_bar())
     _summary(
         report,
         data,
         out,
         {
-            "det_model": det_model or "default",
-            "rec_model": rec_model or "default",
-            "limit_side_len": limit_side_len,
-            "limit_type": limit_type,
+            **({"pipeline": pipeline} if pipeline else {}),
+            "det_model": det_model or ("-" if pipeline else "default"),
+            "rec_model": rec_model or ("-" if pipeline else "default"),
+            "limit_side_len": engine.detector.preprocess.limit_side_len,
+            "limit_type": engine.detector.preprocess.limit_type,
             "drop_score": drop_score,
             "threads": threads,
         },

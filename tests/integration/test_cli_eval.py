@@ -113,3 +113,39 @@ def test_bad_out_limit_or_model_kind_fail_before_any_work(tmp_path: Path):
     result = _eval_det("--data", str(_folder(tmp_path)), "--reference", rec_file)
     assert result.exit_code == 1
     assert "is a text recognizer, expected a text detector" in result.output
+
+
+def _labelled(tmp_path: Path) -> Path:
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "a.png")
+    lines = [  # the sample's four lines, boxes drawn by hand around them
+        ("Size Yellow Drink,", [[420, 89], [787, 101], [786, 136], [419, 125]]),
+        ("16:55", [[370, 177], [478, 177], [478, 220], [370, 220]]),
+        ("hotel year yes!", [[319, 323], [572, 326], [572, 368], [319, 365]]),
+        ("身份证？", [[54, 381], [215, 380], [216, 426], [54, 428]]),
+    ]
+    labels = [{"transcription": t, "points": p} for t, p in lines]
+    (folder / "det_gt.txt").write_text(f"a.png\t{json.dumps(labels, ensure_ascii=False)}\n")
+    return folder
+
+
+def test_e2e_runs_a_pipeline_with_its_own_settings(tmp_path: Path) -> None:
+    from slimocr.zoo.records import DEFAULTS
+    from slimocr.zoo.registry import resolve_pipeline
+
+    data = _labelled(tmp_path)
+    runner = CliRunner()
+    for args in ([], ["--pipeline", DEFAULTS["pipeline"]]):
+        out = tmp_path / f"e2e{len(args)}.json"
+        result = runner.invoke(app, ["eval", "e2e", "--data", str(data), "--out", str(out), *args])
+        assert result.exit_code == 0, result.output
+        report = json.loads(out.read_text())
+        spec = resolve_pipeline(DEFAULTS["pipeline"])
+        assert report["settings"]["limit_side_len"] == spec.det_limit_side_len
+        assert report["settings"]["limit_type"] == spec.det_limit_type
+        assert report["metrics"]["e2e"]["hmean"] >= 0.75, report["metrics"]
+    both = runner.invoke(
+        app, ["eval", "e2e", "--data", str(data), "--pipeline", "x", "--det-model", "y"]
+    )
+    assert both.exit_code != 0 and "not both" in both.output
