@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -108,7 +108,9 @@ class Trainer:
         if not params:
             raise ValueError(f"trainable={cfg.trainable}: no parameter matches")
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
-        self.optimizer = opt_cls(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.optimizer: torch.optim.Optimizer = opt_cls(
+            params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+        )
         self.scheduler = make_scheduler(
             self.optimizer, cfg.steps, cfg.optim.warmup_steps, cfg.optim.min_lr_ratio
         )
@@ -149,7 +151,9 @@ class Trainer:
         return True
 
     def _bare(self) -> nn.Module:
-        return self.model.module if hasattr(self.model, "module") else self.model
+        if hasattr(self.model, "module"):  # DistributedDataParallel
+            return cast(nn.Module, self.model.module)
+        return self.model
 
     def _log(self, entry: dict[str, Any]) -> None:
         self.history.append(entry)
@@ -217,8 +221,9 @@ class Trainer:
         sampler = ResumableSampler(train_ds, self.world, self.rank, shuffle=True, seed=cfg.seed)
         per_epoch = len(sampler) // cfg.data.batch_size
         if per_epoch == 0:
+            n_train = len(cast(Sized, train_ds))  # the task's datasets are map-style
             raise ValueError(
-                f"{cfg.data.train}: {len(train_ds)} training samples (per process) is fewer than "
+                f"{cfg.data.train}: {n_train} training samples (per process) is fewer than "
                 f"one batch of {cfg.data.batch_size}"
             )
         if self.world > 1:

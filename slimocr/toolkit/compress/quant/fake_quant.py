@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from slimocr.toolkit.compress.quant.config import ACT_QMAX, ACT_QMIN, UNSIGNED_QMAX
+from slimocr.toolkit.compress.quant.pact import PACTClip
 
 _EPS = 1e-8
 ASYM_PACT_REACH = 252.0 / 255.0  # asymmetric grid under PACT: both ends within α·252/255
@@ -149,11 +150,15 @@ class ActQuant(nn.Module):
     (6.375, -15, 240)
     """
 
+    state: torch.Tensor  # buffers (registered in __init__)
+    accum: torch.Tensor
+    accum_lo: torch.Tensor  # asymmetric grids only
+
     def __init__(
         self,
         rate: float = 0.9,
         signed: bool = False,
-        pact: nn.Module | None = None,
+        pact: PACTClip | None = None,
         unsigned: bool = False,
         asymmetric: bool = False,
     ):

@@ -186,9 +186,7 @@ def _calib_batches(recipe: QuantRecipe, data: str) -> list[torch.Tensor]:
 
     c = recipe.calib
     if recipe.kind == "det":
-        return list(
-            det_calibration_batches(data, c.images, c.limit_side_len, c.seed, c.limit_type)
-        )
+        return list(det_calibration_batches(data, c.images, c.limit_side_len, c.seed, c.limit_type))
     height = model_spec(recipe.model).input_height or 32
     crops = Path(recipe.work_dir) / "calib_crops"
     return list(rec_calibration_batches(data, c.images, crops, height, seed=c.seed))
@@ -280,7 +278,9 @@ def run_quant(
         from slimocr.toolkit.recipes import QUANT_METHODS, load_recipe
 
         loaded = load_recipe(recipe, overrides, methods=QUANT_METHODS)
-        recipe, method = loaded.config, method or loaded.head.method
+        config = loaded.config
+        assert isinstance(config, QuantRecipe)  # a quant method's recipe types as QuantRecipe
+        recipe, method = config, method or loaded.head.method
     method = method or "pact"
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
