@@ -75,13 +75,14 @@ def find_conv_bn_pairs(model: nn.Module) -> list[tuple[str, str]]:
             src = node.args[0]
             if not isinstance(src, fx.Node) or src.op != "call_module" or len(src.users) != 1:
                 continue
-            if calls[src.target] != 1 or calls[node.target] != 1:
+            src_name = str(src.target)  # a call_module node's target is the module's name
+            if calls[src_name] != 1 or calls[node.target] != 1:
                 continue  # a shared module: folding would change its other uses
-            conv = model.get_submodule(src.target)
+            conv = model.get_submodule(src_name)
             if type(conv) is nn.Conv2d or (type(conv) is nn.ConvTranspose2d and conv.groups == 1):
-                if pairs.get(src.target, node.target) != node.target:
-                    raise ValueError(f"{src.target} feeds two BatchNorms")
-                pairs[src.target] = node.target
+                if pairs.get(src_name, node.target) != node.target:
+                    raise ValueError(f"{src_name} feeds two BatchNorms")
+                pairs[src_name] = node.target
     return sorted(pairs.items())
 
 
@@ -145,6 +146,8 @@ class ChannelScale(nn.Module):
     BatchNorm under Adam, while every reader of ``conv.weight`` (quantizers, export) still sees
     the folded weights. Channels with a factor of (almost) zero keep factor 1.
     """
+
+    factor: torch.Tensor  # a buffer
 
     def __init__(self, factor: torch.Tensor, axis: int, ndim: int) -> None:
         super().__init__()

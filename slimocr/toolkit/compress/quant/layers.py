@@ -9,7 +9,7 @@ fusion happen for every conv, whatever activation follows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,12 @@ from slimocr.toolkit.compress.quant.fake_quant import (
 )
 
 
+def as_module(layer: QuantMixin) -> nn.Module:
+    """``layer`` as the torch module that every quantized layer type also is."""
+    assert isinstance(layer, nn.Module)
+    return layer
+
+
 class QuantMixin:
     """Quantization state shared by the layer types (see module doc).
 
@@ -38,8 +44,9 @@ class QuantMixin:
         quant_enabled: False during calibration (float forward).
     """
 
-    weight: nn.Parameter
-    bias: nn.Parameter | None
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    input_source: ActQuant | None  # set with object.__setattr__: a reference, not a submodule
     WEIGHT_AXIS = 0
 
     def _init_quant(self, qmax: int, per_channel: bool) -> None:
@@ -58,7 +65,9 @@ class QuantMixin:
     def _adopt(self, layer: nn.Module, qmax: int, per_channel: bool) -> Any:
         """Take ``layer``'s parameters and training mode, and set up quantization (the shared
         end of every ``from_float``)."""
-        self.weight, self.bias = layer.weight, layer.bias
+        weight, bias = layer.weight, layer.bias
+        assert isinstance(weight, nn.Parameter) and (bias is None or isinstance(bias, nn.Parameter))
+        self.weight, self.bias = weight, bias
         self._init_quant(qmax, per_channel)
         self.train(layer.training)  # type: ignore[attr-defined]
         return self
@@ -227,13 +236,20 @@ class QuantConvTranspose2d(QuantMixin, nn.ConvTranspose2d):
         )
         return q._adopt(layer, qmax, per_channel)
 
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is not None:
+            raise TypeError(f"{type(self).__name__}.forward() takes no output_size")
+        return QuantMixin.forward(self, x)
+
     def _float_op(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        padding = cast(tuple[int, ...], self.padding)  # never a string on a transposed conv
         return F.conv_transpose2d(
-            x, w, b, self.stride, self.padding, self.output_padding, self.groups, self.dilation
+            x, w, b, self.stride, padding, self.output_padding, self.groups, self.dilation
         )
 
 
-class QuantLinear(QuantMixin, nn.Linear):
+# torch infers Linear.bias as a Parameter from its __init__, though bias=False makes it None
+class QuantLinear(QuantMixin, nn.Linear):  # type: ignore[misc]
     """Fake-quantized :class:`torch.nn.Linear` (exported as MatMul/Gemm over int8 weights)."""
 
     @classmethod

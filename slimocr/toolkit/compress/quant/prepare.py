@@ -19,7 +19,7 @@ from slimocr.errors import ConfigError
 from slimocr.toolkit.compress.quant.config import QuantConfig
 from slimocr.toolkit.compress.quant.fake_quant import ActQuant, QuantHardswish, SigmoidGELU
 from slimocr.toolkit.compress.quant.fold import ChannelScale, _parent, fold_batchnorm_factors, trace
-from slimocr.toolkit.compress.quant.layers import QUANT_TYPES, QuantMixin, quantizable
+from slimocr.toolkit.compress.quant.layers import QUANT_TYPES, QuantMixin, as_module, quantizable
 from slimocr.toolkit.compress.quant.pact import PACTClip
 
 ModulePredicate = Callable[[nn.Module], bool]
@@ -109,7 +109,7 @@ def _producer(node: Any, model: nn.Module) -> str | None:
                 return None
             node = node.args[0]
             continue
-        module = model.get_submodule(node.target)
+        module = model.get_submodule(str(node.target))
         if isinstance(module, QuantMixin):
             return str(node.target)
         if not isinstance(module, _PASS_THROUGH):
@@ -166,11 +166,12 @@ def _sole_relus(
             calls[target] = calls.get(target, 0) + 1
             if target in replaced:
                 found.setdefault(target, set()).add(_sole_relu_user(node, model))
-    pairs = {
-        layer: relus.pop()
-        for layer, relus in found.items()
-        if len(relus) == 1 and None not in relus
-    }
+    pairs: dict[str, str] = {}
+    for layer, relus in found.items():
+        if len(relus) == 1:
+            (relu,) = relus
+            if relu is not None:
+                pairs[layer] = relu
     # each such ReLU is called once per trace in which its (unshared) layer runs
     return {
         layer: relu
@@ -261,7 +262,7 @@ def prepare_qat(
 
     relus = _sole_relus(graphs, model, replaced) if cfg.fuse_relu else {}
     for name, layer in replaced.items():
-        if name not in finals and not keep_float_out(layer):
+        if name not in finals and not keep_float_out(as_module(layer)):
             layer.out_quant = new_quant(unsigned=name in relus)
             if name in relus:  # the quantizer applies it; Identity lets _producer see through
                 parent, attr = _parent(model, relus[name])
@@ -304,8 +305,8 @@ def quant_summary(model: nn.Module) -> dict[str, Any]:
     return {
         "quantized_layers": len(layers),
         "by_type": {
-            t: sum(1 for _, m in layers if _type_name(m) == t)
-            for t in sorted({_type_name(m) for _, m in layers})
+            t: sum(1 for _, m in layers if _type_name(as_module(m)) == t)
+            for t in sorted({_type_name(as_module(m)) for _, m in layers})
         },
         "float_outputs": [n for n, m in layers if m.out_quant is None],
         "shared_inputs": sum(1 for _, m in layers if m.in_quant is None),
