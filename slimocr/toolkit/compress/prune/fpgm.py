@@ -18,6 +18,8 @@ torch.Size([3])
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch_pruning as tp
 from torch import nn
@@ -41,7 +43,7 @@ def is_depthwise(module: nn.Module) -> bool:
 
 def filter_matrix(layer: nn.Module) -> torch.Tensor:
     """One row per output channel (filter) of a conv, transposed conv or linear layer."""
-    w = layer.weight.detach()
+    w = cast(torch.Tensor, layer.weight).detach()
     if isinstance(layer, nn.modules.conv._ConvTransposeNd):
         if layer.groups != 1:
             raise ValueError("FPGM: grouped transposed convs are not supported")

@@ -202,7 +202,7 @@ def choose_ratios(
         return {n: sel.uniform_ratio for n in prunable}, {"mode": "uniform"}
     if table is None:
         raise ConfigError("select: a loss budget or target needs a sensitivity table")
-    kw = {"skip_most_sensitive": sel.skip_most_sensitive, "max_ratio": sel.max_ratio}
+    skip, cap = sel.skip_most_sensitive, sel.max_ratio
     if sel.flops_reduction is not None:
         shape = recipe.input_shape()
 
@@ -210,7 +210,9 @@ def choose_ratios(
             return count_macs(pruned_copy(recipe, model, ratios), shape)
 
         try:
-            budget = rt.budget_for_flops(table, macs, sel.flops_reduction, tol=1e-3, **kw)
+            budget = rt.budget_for_flops(
+                table, macs, sel.flops_reduction, tol=1e-3, skip_most_sensitive=skip, max_ratio=cap
+            )
         except ValueError as exc:
             raise ConfigError(
                 f"select: a {sel.flops_reduction:.0%} MACs reduction is out of reach with this "
@@ -235,7 +237,9 @@ def choose_ratios(
         else:
             target = float(sel.latency_ms)  # type: ignore[arg-type]
         try:
-            budget = rt.budget_for_latency(table, latency, target, tol=2e-3, **kw)
+            budget = rt.budget_for_latency(
+                table, latency, target, tol=2e-3, skip_most_sensitive=skip, max_ratio=cap
+            )
         except ValueError as exc:
             raise ConfigError(
                 f"select: {target:.1f} ms at {tuple(shape)} is out of reach with this table "
@@ -250,7 +254,8 @@ def choose_ratios(
             "uniform_ratio"
         )
     log(f"loss budget {budget:.4f}")
-    return rt.ratios_for_budget(table, budget, **kw), {**info, "loss_budget": budget}
+    ratios = rt.ratios_for_budget(table, budget, skip_most_sensitive=skip, max_ratio=cap)
+    return ratios, {**info, "loss_budget": budget}
 
 
 def _parent(recipe: PruneRecipe) -> str:

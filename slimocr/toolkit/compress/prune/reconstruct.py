@@ -122,7 +122,10 @@ def reconstruct(
                     h.remove()
             if "x" not in store:  # a training-only branch: not run in eval mode
                 break
-            cols = F.unfold(store["x"], conv.kernel_size, conv.dilation, conv.padding, conv.stride)
+            padding = conv.padding
+            if isinstance(padding, str):  # F.unfold takes numbers only
+                raise ValueError(f"reconstruct: {name}: padding={padding!r} is not supported")
+            cols = F.unfold(store["x"], conv.kernel_size, conv.dilation, padding, conv.stride)
             y = store["y"][:, keep].flatten(2)  # N × out × L
             now = conv(store["x"]).flatten(2)
             n_pos = cols.shape[-1]
@@ -147,7 +150,7 @@ def reconstruct(
         if after < err_num:  # (a layer that was already exact keeps its weights)
             w = sol[: conv.weight[0].numel()].T.reshape(conv.weight.shape)
             conv.weight.copy_(w.to(conv.weight.dtype))
-            if has_bias:
+            if conv.bias is not None:  # has_bias
                 conv.bias.copy_(sol[-1].to(conv.bias.dtype))
         report[name] = {
             "rel_err_before": (err_num / max(err_den, 1e-12)) ** 0.5,

@@ -66,7 +66,7 @@ class ChannelGroup:
 
 def first_convs(module: nn.Module, n: int) -> list[nn.Module]:
     """The first ``n`` non-depthwise convs of ``module`` in ``named_modules()`` order."""
-    convs = [
+    convs: list[nn.Module] = [
         m
         for m in module.modules()
         if isinstance(m, nn.modules.conv._ConvNd) and not is_depthwise(m)
@@ -208,8 +208,12 @@ class StructuralPruner:
         return ChannelGroup(
             name=name,
             channels=self._out_channels(root),
-            producers=tuple(sorted({self._names[m] for m in producers}, key=self._order.get)),
-            consumers=tuple(sorted({self._names[m] for m in consumers}, key=self._order.get)),
+            producers=tuple(
+                sorted({self._names[m] for m in producers}, key=self._order.__getitem__)
+            ),
+            consumers=tuple(
+                sorted({self._names[m] for m in consumers}, key=self._order.__getitem__)
+            ),
             prunable=not reason,
             reason=reason,
         )

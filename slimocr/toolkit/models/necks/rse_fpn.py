@@ -6,6 +6,9 @@ a 1×1 RSE conv.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,7 +83,8 @@ class RSEFPN(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        pairs = list(zip(self.levels, feats, strict=True))[::-1]  # coarsest first
+        levels = cast(Iterable[FPNLevel], self.levels)
+        pairs = list(zip(levels, feats, strict=True))[::-1]  # coarsest first
         laterals = [level.lateral(f) for level, f in pairs]
         merged = [laterals[0]]
         for lateral in laterals[1:]:
