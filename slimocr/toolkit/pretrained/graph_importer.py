@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import onnx
@@ -121,7 +121,12 @@ def _graph_layer(g: _Graph, node: onnx.NodeProto) -> GraphLayer | None:
         return GraphLayer("conv_transpose" if transposed else "conv", out, params, attrs)
     if node.op_type == "BatchNormalization":
         names = ("weight", "bias", "running_mean", "running_var")
-        params = {k: g.const_of(i) for k, i in zip(names, node.input[1:], strict=True)}
+        params = {}
+        for key, tensor in zip(names, node.input[1:], strict=True):
+            value = g.const_of(tensor)
+            if value is None:
+                raise ModelFileError(f"{out}: a BatchNormalization whose {key} is not a constant")
+            params[key] = value
         return GraphLayer("batch_norm", out, params, {"epsilon": attrs.get("epsilon", 1e-5)})
     if node.op_type == "MatMul":
         weight = g.const_of(node.input[1])
@@ -207,12 +212,17 @@ def _check_conv(module: nn.Conv2d | nn.ConvTranspose2d, attrs: dict[str, Any], w
             raise ModelFileError(f"{where}: {key} {found[key]} does not fit {value}")
 
 
+def _tensor(module: nn.Module, attr: str) -> torch.Tensor:
+    """A parameter or buffer of a module of a known kind (conv, linear, norm)."""
+    return cast(torch.Tensor, getattr(module, attr))
+
+
 def _copy_bias(module: nn.Module, bias: np.ndarray | None, where: str) -> None:
     if (module.bias is None) != (bias is None):
         side = "model" if bias is None else "file"
         raise ModelFileError(f"{where}: only the {side} has a bias")
     if bias is not None:
-        copy_checked(module.bias, bias, f"{where} bias")
+        copy_checked(_tensor(module, "bias"), bias, f"{where} bias")
 
 
 def _assign(name: str, module: nn.Module, layer: GraphLayer) -> None:
@@ -223,17 +233,17 @@ def _assign(name: str, module: nn.Module, layer: GraphLayer) -> None:
     p = layer.params
     if kind in ("conv", "conv_transpose"):
         _check_conv(module, layer.attrs, where)  # type: ignore[arg-type]
-        copy_checked(module.weight, p["weight"], where)
+        copy_checked(_tensor(module, "weight"), p["weight"], where)
     elif kind == "linear":
-        copy_checked(module.weight, p["weight"].T, where)
+        copy_checked(_tensor(module, "weight"), p["weight"].T, where)
     else:
         _check_eps(module.eps, layer.attrs["epsilon"], where)  # type: ignore[arg-type]
-        copy_checked(module.weight, p["weight"], where)
+        copy_checked(_tensor(module, "weight"), p["weight"], where)
     if kind == "batch_norm":
-        copy_checked(module.running_mean, p["running_mean"], f"{where} mean")
-        copy_checked(module.running_var, p["running_var"], f"{where} var")
+        copy_checked(_tensor(module, "running_mean"), p["running_mean"], f"{where} mean")
+        copy_checked(_tensor(module, "running_var"), p["running_var"], f"{where} var")
     if kind == "batch_norm" or kind == "layer_norm":
-        copy_checked(module.bias, p["bias"], f"{where} bias")
+        copy_checked(_tensor(module, "bias"), p["bias"], f"{where} bias")
     else:
         _copy_bias(module, p.get("bias"), where)
 

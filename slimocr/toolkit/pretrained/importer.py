@@ -123,10 +123,12 @@ def load_paddle_weights(
                 copy_checked(module.bias, p["b_0"], f"{name}.b_0")
         elif isinstance(module, nn.BatchNorm2d):
             name, p = pools["bn"].take()
+            mean, var = module.running_mean, module.running_var
+            assert mean is not None and var is not None  # the models' BatchNorms track statistics
             copy_checked(module.weight, p["w_0"], f"{name}.w_0")
             copy_checked(module.bias, p["b_0"], f"{name}.b_0")
-            copy_checked(module.running_mean, p["w_1"], f"{name}.w_1")
-            copy_checked(module.running_var, p["w_2"], f"{name}.w_2")
+            copy_checked(mean, p["w_1"], f"{name}.w_1")
+            copy_checked(var, p["w_2"], f"{name}.w_2")
         elif isinstance(module, nn.LSTM):
             for layer in range(module.num_layers):
                 for suffix in ("", "_reverse") if module.bidirectional else ("",):
