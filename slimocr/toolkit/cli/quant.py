@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -65,16 +66,17 @@ def quant_weights_cmd(
     The same speed as the float file (ONNX Runtime rebuilds the float weights when it opens
     it); no data or training needed. Prints a JSON summary.
     """
-    from slimocr.zoo.registry import resolve_model
+    from slimocr.zoo.registry import Kind, resolve_model
 
     if kind not in ("det", "rec"):
         fail(f"kind must be det or rec, not {kind!r}")
+    model_kind = cast(Kind, kind)  # checked just above
     try:
         from slimocr.toolkit.compress.quant.weight_only import weight_only_file
     except ImportError:
         fail("`slimocr quant-weights` needs the onnx package: pip install 'slimocr[train]'")
     with CliErrors():
-        src = resolve_model(model, kind)
+        src = resolve_model(model, model_kind)
         if out.resolve() == src.resolve():
             fail(f"{out}: is the source model; write the int8 file elsewhere", code=2)
         from slimocr.infer.session import OnnxSession, check_model_kind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, cast
 
 import typer
 
@@ -18,7 +19,7 @@ _FONT_HELP = (
 
 
 def _run(
-    kind: str,
+    kind: Literal["det", "rec"],
     out: Path,
     n: int,
     seed: int,
@@ -26,10 +27,12 @@ def _run(
     charset: Path | None,
     fonts: list[Path] | None,
 ) -> None:
-    from slimocr.toolkit.data.synth import synth_main
+    from slimocr.toolkit.data.synth import Lang, synth_main
 
-    with CliErrors():
-        label = synth_main(kind, out, n, seed=seed, lang=lang, charset=charset, fonts=fonts)
+    with CliErrors():  # SynthConfig checks lang
+        label = synth_main(
+            kind, out, n, seed=seed, lang=cast(Lang, lang), charset=charset, fonts=fonts
+        )
     typer.echo(label)
 
 

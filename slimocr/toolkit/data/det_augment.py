@@ -181,7 +181,8 @@ def _pick_pair(cuts: np.ndarray, rng: np.random.Generator) -> tuple[int, int]:
         i, j = rng.integers(len(runs), size=2)
         v = (int(rng.choice(runs[i])), int(rng.choice(runs[j])))
     else:
-        v = tuple(int(x) for x in rng.choice(cuts, size=2))
+        a, b = (int(x) for x in rng.choice(cuts, size=2))
+        v = (a, b)
     return min(v), max(v)
 
 

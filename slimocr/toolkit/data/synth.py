@@ -285,8 +285,8 @@ def make_rec_crop(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarra
     crop = img[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1].astype(np.float32)
     new_w = max(1, round(crop.shape[1] * target_h / crop.shape[0]))
     interp = cv2.INTER_AREA if target_h < crop.shape[0] else cv2.INTER_LINEAR
-    crop = cv2.resize(crop, (new_w, target_h), interpolation=interp)
-    return degrade(rng, crop, cfg.blur_prob, cfg.noise_prob), text
+    resized = cv2.resize(crop, (new_w, target_h), interpolation=interp)
+    return degrade(rng, resized, cfg.blur_prob, cfg.noise_prob), text
 
 
 def make_det_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, list[Label]]:
@@ -338,7 +338,7 @@ def make_det_image(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarr
                 continue
             taken[box] = True
             blend(img, alpha, text_color(rng, img[y : y + h, x : x + w].mean(axis=(0, 1))), x, y)
-            pts = np.clip(quad + np.float32([x, y]), 0, [width - 1, height - 1])
+            pts = np.clip(quad + np.array([x, y], dtype=np.float32), 0, [width - 1, height - 1])
             points = [[round(float(px), 2), round(float(py), 2)] for px, py in pts]
             labels.append({"transcription": text, "points": points})
             break

@@ -281,7 +281,7 @@ def _as_float(value: Any, where: str) -> float:
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a dataclass type, not instance
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping")
         return build_config(tp, value, where)

@@ -93,7 +93,8 @@ class DetTask:
             train, val = samples, list(load_det_dataset(d.val, on_error=d.on_bad_label))
         else:
             train, val = split_train_val(samples, d.val_fraction, d.val_max, self.cfg.seed)
-        augmenter = DetAugment(size=d.image_size, scales=tuple(d.scale_range))
+        lo, hi = d.scale_range  # a YAML list or a tuple
+        augmenter = DetAugment(size=d.image_size, scales=(lo, hi))
         ds = DetTrainDataset(
             train,
             size=d.image_size,
@@ -166,6 +167,7 @@ class RecTask:
     def datasets(self) -> tuple[torch.utils.data.Dataset, list[Any]]:
         from slimocr.eval.readers import load_det_dataset, load_rec_dataset
         from slimocr.toolkit.data.rec_dataset import (
+            OnUnknown,
             RecTrainDataset,
             crop_source,
             crops_from_det_samples,
@@ -194,7 +196,7 @@ class RecTask:
         if d.synth is not None:
             train = [*train, *rendered_lines(d.synth, Path(self.cfg.out_dir), self.charset)]
         # label-free distillation never reads the labels: unknown characters don't matter
-        on_unknown = (
+        on_unknown: OnUnknown = (
             "drop_char" if not d.labels else ("skip" if d.on_bad_label == "skip" else "raise")
         )
         ds = RecTrainDataset(
