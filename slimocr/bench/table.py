@@ -32,7 +32,7 @@ from slimocr.eval.suite import (
     run_domain,
 )
 from slimocr.infer.pipeline import OCR
-from slimocr.zoo.records import DET_OPTION_FIELDS, SETTING_FIELDS, PipelineSpec
+from slimocr.zoo.records import SETTING_FIELDS, PipelineSpec, det_options
 from slimocr.zoo.registry import PEER_PIPELINES, resolve_model, with_reference_settings
 
 # the accuracy a default must reach besides holding its own parent's: RapidOCR's default
@@ -98,7 +98,6 @@ def zoo_rows() -> list[BenchRow]:
     return [BenchRow.from_spec(p, "zoo") for p in load_pipelines()]
 
 
-# TextDetector keyword of each detector setting a row may fix
 def _imread(path: Path) -> np.ndarray:
     """A timing image as ``cv2.imread`` reads it, under the input policy
     (:func:`slimocr.eval.runner.read_bgr`); an unreadable one is an error naming it."""
@@ -116,7 +115,7 @@ def domain_runs(
     """The row's detector and recognizer on every domain of their kind, with the row's own
     settings (:func:`~slimocr.eval.suite.run_domain`, cached per model file and settings, so
     rows that share a model are evaluated once). A domain whose data is absent is left out."""
-    det_opts = {DET_OPTION_FIELDS[k]: v for k, v in row.settings.items() if k in DET_OPTION_FIELDS}
+    det_opts = det_options(row.settings)
     rec_height = row.settings.get("rec_height")
     out: dict[str, dict[str, dict[str, Any]]] = {"det": {}, "rec": {}}
     pairs: tuple[tuple[Kind, str], ...] = (("det", row.det), ("rec", row.rec))

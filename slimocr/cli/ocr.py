@@ -84,14 +84,7 @@ def ocr_cmd(
 
     if (det_model or rec_model) and model is not None:
         fail("give --model, or --det-model / --rec-model, not both")
-    given = {
-        "det_limit_side_len": limit_side_len,
-        "det_limit_type": limit_type,
-        "det_thresh": thresh,
-        "box_thresh": box_thresh,
-        "unclip_ratio": unclip_ratio,
-    }
-    # settings left out: a named pipeline's own, else the OCR defaults
+    # settings left None: a named pipeline's own, else the OCR defaults
     options = {
         "charset": charset,
         "threads": threads,
@@ -100,7 +93,11 @@ def ocr_cmd(
         "orientation": cls,
         "word_boxes": word_boxes,
         "reuse_memory": True,  # this process is the command's own
-        **{k: v for k, v in given.items() if v is not None},
+        "det_limit_side_len": limit_side_len,
+        "det_limit_type": limit_type,
+        "det_thresh": thresh,
+        "box_thresh": box_thresh,
+        "unclip_ratio": unclip_ratio,
     }
     images = images or []
     if not images and list_file is None:

