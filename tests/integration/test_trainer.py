@@ -91,6 +91,32 @@ def test_bad_label_line_is_reported_or_skipped(det_data, tmp_path):
 
 
 @needs_official
+def test_det_student_learns_from_another_architecture(det_data, tmp_path):
+    from dataclasses import replace
+
+    from slimocr.toolkit.train.trainer import Trainer
+
+    cfg = _det_cfg(
+        det_data,
+        tmp_path,
+        model="dbnet_ppocrv6t",
+        pretrained=True,
+        teacher="dbnet_mv3_ppocrv3",
+        steps=2,
+        freeze_bn=True,
+        loss={"label": 0.0, "distill": 1.0},
+    )
+    trainer = Trainer(replace(cfg, data=replace(cfg.data, labels=False)))
+    assert type(trainer.teacher).__name__ == "DBNet"
+    assert sum(p.numel() for p in trainer.teacher.parameters()) != sum(
+        p.numel() for p in trainer.model.parameters()
+    )
+    trainer.fit()
+    # a different network's maps: the student starts far from them (its own teacher: ~0)
+    assert trainer.history[0]["loss_distill"] > 1e-2
+
+
+@needs_official
 def test_rec_distillation_without_labels(rec_data, tmp_path):
     from slimocr.toolkit.train.config import config_from_dict
     from slimocr.toolkit.train.trainer import Trainer

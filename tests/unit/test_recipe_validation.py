@@ -57,6 +57,8 @@ def test_malformed_yaml_override_names_the_override(item: str):
         ("model=crnn_ppocrv2", r"\.model: crnn_ppocrv2 is a rec model, but kind is 'det'"),
         ("kind=rec", r"\.model: dbnet_mv3_ppocrv3 is a det model, but kind is 'rec'"),
         ("model=no_such_net", r"\.model: unknown model 'no_such_net'"),
+        ("teacher=teacher", r"\.teacher: none, pretrained or a registered det model, not 'te"),
+        ("teacher=crnn_ppocrv2", r"\.teacher: none, pretrained or a registered det model"),
     ],
 )
 def test_bad_training_values_are_refused(override: str, message: str):
@@ -203,6 +205,18 @@ def test_bad_quant_values_are_refused(override: str, message: str):
     assert lo == 13 and (hi is None or hi >= 17)  # the default opset 17 is in range
     with pytest.raises(ConfigError, match=message):
         load_quant_recipe(path, [override])
+
+
+@needs_torch
+def test_recognizer_teacher_needs_the_students_classes():
+    from slimocr.toolkit.train.config import load_config
+
+    path = RECIPES / "finetune_rec_ic15.yaml"
+    with pytest.raises(ConfigError, match=r"\.teacher: svtr_ppocrv6s reads the .* characters"):
+        load_config(path, ["teacher=svtr_ppocrv6s"])
+    assert load_config(RECIPES / "finetune_det_ic15.yaml", ["teacher=dbnet_ppocrv6t"]).teacher == (
+        "dbnet_ppocrv6t"
+    )
 
 
 # ---------------------------------------------------------------- shipped recipes still load

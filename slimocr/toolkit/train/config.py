@@ -187,7 +187,10 @@ class TrainConfig:
         model: registered model name (``slimocr.toolkit.models.list_models()``).
         pretrained: start from the imported official weights.
         init: a state dict (.pt) to start from instead (e.g. a pruned model's weights).
-        teacher: ``none``, or ``pretrained`` (the float official model) for distillation.
+        teacher: ``none``; ``pretrained`` (the float official weights of ``model``); or another
+            registered model of the same kind, with its official weights, as a larger teacher
+            (e.g. ``dbnet_ppocrv6s`` teaching a ``dbnet_ppocrv6t`` student; a recognizer
+            teacher must have the student's classes).
         steps: optimizer steps in total.
         eval_every: evaluate (and keep the best checkpoint) every N steps; 0 = only at the end.
         ckpt_every: write the resumable checkpoint every N steps.
@@ -208,7 +211,7 @@ class TrainConfig:
     steps: int = 1000
     pretrained: bool = True
     init: str | None = None
-    teacher: Literal["none", "pretrained"] = "none"
+    teacher: str = "none"
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     eval_every: int = 0
@@ -240,6 +243,33 @@ class TrainConfig:
         if self.kind == "det" and self.data.synth is not None:
             raise FieldValueError("data.synth: rendered lines are for recognizers (kind: rec) only")
         check_arch_kind(self.model, self.kind)
+        if self.teacher not in ("none", "pretrained"):
+            check_teacher(self.teacher, self.model, self.kind)
+
+
+def check_teacher(teacher: str, model: str, kind: str) -> None:
+    """Refuse a ``teacher`` that is not a registered ``kind`` model, or a recognizer teacher
+    whose classes differ from the student's (the per-frame KL compares class by class).
+
+    Skipped without torch, as :func:`check_arch_kind`.
+
+    Raises:
+        FieldValueError: naming the ``teacher`` field.
+    """
+    try:
+        from slimocr.toolkit.models import list_models, model_spec
+    except ImportError:
+        return
+    if teacher not in list_models(kind):
+        raise FieldValueError(
+            f"teacher: none, pretrained or a registered {kind} model, not {teacher!r}; "
+            f"known: {', '.join(list_models(kind))}"
+        )
+    if kind == "rec" and model_spec(teacher).charset != model_spec(model).charset:
+        raise FieldValueError(
+            f"teacher: {teacher} reads the {model_spec(teacher).charset} characters, {model} "
+            f"the {model_spec(model).charset} ones; distillation compares class by class"
+        )
 
 
 def check_arch_kind(model: str, kind: str) -> None:

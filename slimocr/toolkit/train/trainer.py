@@ -63,7 +63,8 @@ class Trainer:
         cfg: the run's config.
         model: a ready model (e.g. pruned or fake-quantized); default: built from ``cfg``.
         teacher: a frozen teacher; default: the pretrained float model when
-            ``cfg.teacher == "pretrained"``.
+            ``cfg.teacher == "pretrained"``, the named model's official weights when it names
+            one.
         model_hook: applied to the model after weights are loaded (e.g. insert fake-quant).
 
     >>> Trainer(cfg).fit()  # doctest: +SKIP
@@ -94,8 +95,9 @@ class Trainer:
         if model_hook is not None:
             model = model_hook(model)
         self.model = model.to(self.device)
-        if teacher is None and cfg.teacher == "pretrained":
-            teacher = create_model(cfg.model, pretrained=True)
+        if teacher is None and cfg.teacher != "none":
+            name = cfg.model if cfg.teacher == "pretrained" else cfg.teacher
+            teacher = create_model(name, pretrained=True)
         self.teacher = teacher.to(self.device).eval() if teacher is not None else None
         if self.teacher is not None:
             for p in self.teacher.parameters():
