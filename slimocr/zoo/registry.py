@@ -209,9 +209,11 @@ def resolve_model(name_or_path: str | Path | None, kind: Kind) -> Path:
             record = records.RECORDS[effective_record(name)]
         if record.kind != kind:
             raise ModelFileError(f"{name}: is a {record.kind} model, not a {kind} model")
-        if record.retired and not records.has_built_file(record):
+        if not record.retired:
+            return records.verified_file(record)
+        if not records.has_built_file(record):  # hashes the file: verified when it is there
             raise retired_error(record)
-        return records.verified_file(record)
+        return record.path
     path = Path(name)
     if path.suffix.lower() == ".onnx" or path_kind(path) != "missing" or "/" in name:
         # opened under the input policy (slimocr.inputs) by the session: missing, a folder,
