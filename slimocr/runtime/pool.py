@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -79,6 +80,8 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(pipeline: str | None, options: dict[str, Any]) -> None:
     from slimocr.infer.memory import keep_freed_memory
 
+    # Ctrl-C reaches the whole process group: the parent stops the run, workers stay quiet
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()  # the worker process is ours
     try:
         _WORKER["ocr"] = build_ocr(pipeline, options)
@@ -129,16 +132,20 @@ def ocr_many(
         workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, options)
     ) as pool:
         pending: set[Future] = set()
-        for source in todo:
-            pending.add(pool.submit(_work, source))
-            if len(pending) >= 2 * workers:  # a short queue: results stream, memory stays flat
+        try:
+            for source in todo:
+                pending.add(pool.submit(_work, source))
+                if len(pending) >= 2 * workers:  # a short queue: results stream, memory flat
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield future.result()
+            while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield future.result()
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)  # queued sources are not started
+            raise
 
 
 @dataclass

@@ -90,6 +90,33 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None
     assert sorted(sources) == paths  # every image once
 
 
+def test_ctrl_c_says_where_the_results_are_and_how_to_go_on(tmp_path: Path) -> None:
+    paths = _pages(tmp_path / "in", 40, size=(600, 800))
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "slimocr.cli.main", "ocr", str(tmp_path / "in")]
+    cmd += ["--out", str(out), "--workers", "2", "--threads", "1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the command and its workers
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        f"error: interrupted; the results so far are in {out}: add --resume to continue"
+    )
+    assert "Traceback" not in err
+    written = out.read_bytes().count(b"\n")
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(paths) - written} written, {written} already there" in done.stderr
+    assert sorted(json.loads(x)["source"] for x in out.read_text().splitlines()) == paths
+
+
 def test_cli_reads_a_list_and_pdf_pages_and_names_a_bad_input(tmp_path: Path) -> None:
     pytest.importorskip("pypdfium2", reason="needs the pdf extra")
     from PIL import Image
