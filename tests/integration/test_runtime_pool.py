@@ -63,34 +63,9 @@ def test_jsonl_run_writes_each_result_once(tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) == 4
 
 
-@pytest.mark.slow
-def test_a_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
-    paths = _pages(tmp_path / "in", 40, size=(600, 800))
-    out = tmp_path / "r.jsonl"
-    cmd = [sys.executable, "-m", "slimocr.cli.main", "ocr", str(tmp_path / "in")]
-    cmd += ["--out", str(out), "--workers", "2", "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= 3:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)  # the command and its workers, mid-run
-    proc.wait()
-    written = out.read_bytes().count(b"\n")
-    assert 3 <= written < len(paths)
-    with open(out, "ab") as fh:  # as if the kill had cut a line in half
-        fh.write(b'{"source": "' + paths[-1].encode() + b'", "lin')
-    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert f"{len(paths) - written} written, {written} already there" in done.stderr
-    sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
-    assert sorted(sources) == paths  # every image once
-
-
-def test_ctrl_c_says_where_the_results_are_and_how_to_go_on(tmp_path: Path) -> None:
+def _run_until(tmp_path: Path, lines: int) -> tuple:
+    """Start ``slimocr ocr FOLDER --out r.jsonl --workers 2`` on 40 pages in its own process
+    group and return once ``lines`` results are written: ``(proc, cmd, env, out, paths)``."""
     paths = _pages(tmp_path / "in", 40, size=(600, 800))
     out = tmp_path / "r.jsonl"
     cmd = [sys.executable, "-m", "slimocr.cli.main", "ocr", str(tmp_path / "in")]
@@ -99,10 +74,36 @@ def test_ctrl_c_says_where_the_results_are_and_how_to_go_on(tmp_path: Path) -> N
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= 2:
+        if out.exists() and out.read_bytes().count(b"\n") >= lines:
             break
         time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    return proc, cmd, env, out, paths
+
+
+def _resume_writes_the_rest_once(cmd: list, env: dict, out: Path, paths: list) -> None:
+    written = out.read_bytes().count(b"\n")
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(paths) - written} written, {written} already there" in done.stderr
+    sources = [json.loads(x)["source"] for x in out.read_text().splitlines()]
+    assert sorted(sources) == paths  # every image once
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    proc, cmd, env, out, paths = _run_until(tmp_path, 3)
+    os.killpg(proc.pid, signal.SIGKILL)  # the command and its workers, mid-run
+    proc.wait()
+    written = out.read_bytes().count(b"\n")
+    assert 3 <= written < len(paths)
+    with open(out, "ab") as fh:  # as if the kill had cut a line in half
+        fh.write(b'{"source": "' + paths[-1].encode() + b'", "lin')
+    _resume_writes_the_rest_once(cmd, env, out, paths)
+
+
+def test_ctrl_c_says_where_the_results_are_and_how_to_go_on(tmp_path: Path) -> None:
+    proc, cmd, env, out, paths = _run_until(tmp_path, 2)
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the command and its workers
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -110,11 +111,7 @@ def test_ctrl_c_says_where_the_results_are_and_how_to_go_on(tmp_path: Path) -> N
         f"error: interrupted; the results so far are in {out}: add --resume to continue"
     )
     assert "Traceback" not in err
-    written = out.read_bytes().count(b"\n")
-    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert f"{len(paths) - written} written, {written} already there" in done.stderr
-    assert sorted(json.loads(x)["source"] for x in out.read_text().splitlines()) == paths
+    _resume_writes_the_rest_once(cmd, env, out, paths)
 
 
 def test_cli_reads_a_list_and_pdf_pages_and_names_a_bad_input(tmp_path: Path) -> None:
