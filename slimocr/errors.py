@@ -38,3 +38,8 @@ class ConfigError(SlimOCRError):
 class OptionError(SlimOCRError, ValueError):
     """An option is out of range (threads, size limits, thresholds, batch size); also a
     ``ValueError``, as it was before it had its own class."""
+
+
+class Interrupted(SlimOCRError):
+    """A long job stopped by Ctrl-C after saving what it had done; the message says where and
+    how to go on. The command line exits with 130 on it."""

@@ -13,7 +13,7 @@ from typing import Any, Literal, NoReturn
 
 import typer
 
-from slimocr.errors import ConfigError, SlimOCRError
+from slimocr.errors import ConfigError, Interrupted, SlimOCRError
 from slimocr.inputs import json_text, printable
 
 
@@ -125,7 +125,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class CliErrors:
-    """Context manager turning :class:`SlimOCRError` into one line and exit code 1."""
+    """Context manager turning :class:`SlimOCRError` into one line and exit code 1 (130 for
+    :class:`~slimocr.errors.Interrupted`)."""
 
     def __enter__(self) -> CliErrors:
         return self
@@ -135,5 +136,5 @@ class CliErrors:
     ) -> Literal[False]:
         if isinstance(exc, SlimOCRError):
             error(exc)
-            sys.exit(1)
+            sys.exit(130 if isinstance(exc, Interrupted) else 1)
         return False

@@ -71,6 +71,38 @@ def test_resume_reproduces_uninterrupted_run(det_data, tmp_path):
     assert any('"images_per_s"' in line for line in log)
 
 
+def test_ctrl_c_stops_at_the_end_of_a_step_with_a_checkpoint(det_data, tmp_path):
+    import signal
+
+    import torch
+
+    from slimocr.errors import Interrupted
+    from slimocr.toolkit.train.checkpoint import load_checkpoint
+    from slimocr.toolkit.train.trainer import Trainer
+
+    full = Trainer(_det_cfg(det_data, tmp_path / "full"))
+    full.fit()
+    run = tmp_path / "run"
+    trainer = Trainer(_det_cfg(det_data, run))
+    losses, calls = trainer.task.losses, []
+
+    def press_ctrl_c_in_step_2(*args):  # noqa: ANN002, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # mid-step: the step still completes
+        return losses(*args)
+
+    trainer.task.losses = press_ctrl_c_in_step_2
+    with pytest.raises(Interrupted, match=r"run: stopped at step 2 of 6; last\.pt holds it"):
+        trainer.fit()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert load_checkpoint(run / "last.pt")["step"] == 2 and not (run / "final.pt").exists()
+    again = Trainer(_det_cfg(det_data, run))
+    assert again.fit()["step"] == 6
+    for key, value in full.model.state_dict().items():  # as if never interrupted
+        assert torch.equal(value, again.model.state_dict()[key]), key
+
+
 def test_bad_label_line_is_reported_or_skipped(det_data, tmp_path):
     from slimocr.errors import LabelError
     from slimocr.toolkit.train.trainer import Trainer

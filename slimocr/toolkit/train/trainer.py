@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sized
 from pathlib import Path
@@ -20,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from slimocr.errors import Interrupted
 from slimocr.files import atomic_write
 from slimocr.toolkit.models import create_model
 from slimocr.toolkit.train.checkpoint import (
@@ -54,6 +57,30 @@ def _freeze_bn(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
+
+
+class _CtrlC:
+    """While active (in the main thread): a first Ctrl-C only sets :attr:`pressed`, so the
+    loop can stop at the end of the step with a checkpoint; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        tqdm.write("stopping after this step with a checkpoint (Ctrl-C again: at once)")
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class Trainer:
@@ -243,6 +270,44 @@ class Trainer:
         bar = tqdm(
             total=cfg.steps, initial=self.step, desc=f"train {cfg.kind}", disable=self.rank != 0
         )
+        with _CtrlC() as ctrl_c:
+            self._loop(train_ds, val, sampler, per_epoch, bar, ctrl_c, start_step, stop_after)
+        stopped = ctrl_c.pressed and self.step < cfg.steps
+        if stopped or (stop_after is not None and self.step - start_step >= stop_after):
+            self._save()
+            bar.close()
+            if stopped:
+                raise Interrupted(
+                    f"{self.out_dir}: stopped at step {self.step} of {cfg.steps}; last.pt holds "
+                    "it: run the same command again to resume"
+                )
+            return {"step": self.step, "best": self.best, "final_metrics": None, "resumed": resumed}
+        bar.close()
+        self._save()
+        final = self.evaluate(val) if self.rank == 0 else {}
+        if final:
+            self._log({"step": self.step, "eval": final})
+            self._maybe_keep_best(final)
+        if self.rank == 0:
+            save_checkpoint(
+                self.out_dir / "final.pt", model=self._bare().state_dict(), step=self.step
+            )
+        return {"step": self.step, "best": self.best, "final_metrics": final, "resumed": resumed}
+
+    def _loop(
+        self,
+        train_ds: Any,
+        val: list[Any],
+        sampler: ResumableSampler,
+        per_epoch: int,
+        bar: Any,
+        ctrl_c: _CtrlC,
+        start_step: int,
+        stop_after: int | None,
+    ) -> None:
+        """The training steps, until ``cfg.steps``, ``stop_after`` steps of this call, or a
+        Ctrl-C (each checked at the end of a step)."""
+        cfg = self.cfg
         t_last, n_last = time.perf_counter(), 0
         while self.step < cfg.steps:
             epoch, pos = divmod(self.step, per_epoch)
@@ -296,27 +361,9 @@ class Trainer:
                     self._maybe_keep_best(metrics)
                 if self.step % cfg.ckpt_every == 0:
                     self._save()
-                if self.step >= cfg.steps or (
-                    stop_after is not None and self.step - start_step >= stop_after
+                if (
+                    self.step >= cfg.steps
+                    or ctrl_c.pressed
+                    or (stop_after is not None and self.step - start_step >= stop_after)
                 ):
-                    break
-            if stop_after is not None and self.step - start_step >= stop_after:
-                self._save()
-                bar.close()
-                return {
-                    "step": self.step,
-                    "best": self.best,
-                    "final_metrics": None,
-                    "resumed": resumed,
-                }
-        bar.close()
-        self._save()
-        final = self.evaluate(val) if self.rank == 0 else {}
-        if final:
-            self._log({"step": self.step, "eval": final})
-            self._maybe_keep_best(final)
-        if self.rank == 0:
-            save_checkpoint(
-                self.out_dir / "final.pt", model=self._bare().state_dict(), step=self.step
-            )
-        return {"step": self.step, "best": self.best, "final_metrics": final, "resumed": resumed}
+                    return
