@@ -361,6 +361,10 @@ class Trainer:
                     self._maybe_keep_best(metrics)
                 if self.step % cfg.ckpt_every == 0:
                     self._save()
+                if self.world > 1:  # every process stops at the same step, or none does
+                    flag = torch.tensor([float(ctrl_c.pressed)], device=self.device)
+                    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                    ctrl_c.pressed = bool(flag.item())
                 if (
                     self.step >= cfg.steps
                     or ctrl_c.pressed
