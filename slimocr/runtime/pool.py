@@ -143,7 +143,7 @@ def ocr_many(
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, GeneratorExit):  # Ctrl-C, or the reader stopped early
             pool.shutdown(wait=True, cancel_futures=True)  # queued sources are not started
             raise
 
