@@ -161,10 +161,10 @@ def test_resolve_model_loads_the_int8_file_with_int8_dot(monkeypatch, caplog):
 
 
 def test_names_without_a_fallback_load_as_named(no_int8):
-    for name in ("ppocrv6t-det-ptq-int8", FALLBACK, "official-ppocrv3-det", "x/y.onnx"):
+    for name in ("ppocrv6s-det-fpgm-w8", FALLBACK, "official-ppocrv3-det", "x/y.onnx"):
         assert registry.effective_record(name) == name
-    path = registry.resolve_model("ppocrv6t-det-ptq-int8", "det")
-    assert path == FILES_DIR / "ppocrv6t-det-ptq-int8.onnx"
+    path = registry.resolve_model("ppocrv6s-det-fpgm-w8", "det")
+    assert path == FILES_DIR / "ppocrv6s-det-fpgm-w8.onnx"
 
 
 def test_shipped_fallbacks_and_the_records_round_trip():
@@ -177,6 +177,7 @@ def test_shipped_fallbacks_and_the_records_round_trip():
         "ppocrv6s-det-ptq-int8": FALLBACK,
         "ppocrv6s-det-pact-int8": FALLBACK,
         "ppocrv6s-det-fpgm-pact-int8": "ppocrv6s-det-fpgm-w8",  # the same pruned channels
+        "ppocrv6t-det-ptq-int8": "ppocrv6t-det-w8",
     }
     pipelines = {p["name"]: p for p in data["pipelines"]}
     assert "not_default" not in pipelines["slimocr-v6s-pact"]
