@@ -160,8 +160,8 @@ def test_held_out_detector_evaluation_uses_the_named_pipelines_settings(
 
     class Pre(det_mod.DetPreprocess):
         def __init__(self, *args, **kw):
-            seen.append(("pre", args))
             super().__init__(*args, **kw)
+            seen.append(("pre", (self.limit_side_len, self.limit_type)))
 
     class Post(db_mod.DBPostProcess):
         def __init__(self, **kw):

@@ -129,9 +129,9 @@ class DetTask:
         from slimocr.postprocess.db import DBPostProcess
         from slimocr.toolkit.train.config import det_eval_options
 
-        opts = det_eval_options(self.cfg.eval_settings)
-        pre = DetPreprocess(opts.pop("limit_side_len", 960), opts.pop("limit_type", "max"))
-        post, ev = DBPostProcess(**opts), DetEvaluator()
+        opts = det_eval_options(self.cfg.eval_settings)  # {}: each class's own defaults
+        resize = {k: opts.pop(k) for k in ("limit_side_len", "limit_type") if k in opts}
+        pre, post, ev = DetPreprocess(**resize), DBPostProcess(**opts), DetEvaluator()
         model.eval()
         for sample in val:
             img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
