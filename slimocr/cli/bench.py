@@ -47,6 +47,7 @@ def bench_cmd(
     if blocker is not None:
         fail(f"--out {out}: {blocker} is a file, not a folder", 2)
     from slimocr.bench.table import PEERS, run_bench, to_markdown, zoo_rows
+    from slimocr.eval.suite import default_cache
     from slimocr.official import OFFICIAL_FILES, official_available
     from slimocr.zoo.registry import OFFICIAL_NAMES
 
@@ -70,7 +71,11 @@ def bench_cmd(
     for sub in ("ic15_det_test", "ic15_rec_test"):
         if not (data / sub).is_dir():
             fail(f"{data / sub}: missing (expected the IC15 test sets under --data)")
-    with CliErrors():
+    kept = cache if cache is not None else default_cache()
+    with CliErrors(
+        f"interrupted; the finished model runs are kept in {kept}: the same command continues "
+        "from them (the timing rounds start over)"
+    ):
         report = run_bench(
             data,
             all_rows,

@@ -126,7 +126,12 @@ def write_json(path: Path, data: Any) -> None:
 
 class CliErrors:
     """Context manager turning :class:`SlimOCRError` into one line and exit code 1 (130 for
-    :class:`~slimocr.errors.Interrupted`)."""
+    :class:`~slimocr.errors.Interrupted`), and Ctrl-C into the line ``error: <interrupted>`` and
+    exit code 130 (Typer alone exits 130 silently): ``interrupted`` says what the work
+    finished so far left behind (a results file, a cache, a table) and how to continue."""
+
+    def __init__(self, interrupted: str = "interrupted") -> None:
+        self.interrupted = interrupted
 
     def __enter__(self) -> CliErrors:
         return self
@@ -137,4 +142,7 @@ class CliErrors:
         if isinstance(exc, SlimOCRError):
             error(exc)
             sys.exit(130 if isinstance(exc, Interrupted) else 1)
+        if isinstance(exc, KeyboardInterrupt):
+            error(self.interrupted)
+            sys.exit(130)
         return False

@@ -288,11 +288,15 @@ def suite_cmd(
     points, agreement, and the bar (exit 1 when it is not met on every domain)."""
     from slimocr.errors import OptionError
     from slimocr.eval.splits import data_root
-    from slimocr.eval.suite import model_suite
+    from slimocr.eval.suite import default_cache, model_suite
     from slimocr.zoo.records import RECORDS
 
     _start(out, limit)
-    with CliErrors():
+    kept = cache if cache is not None else default_cache()
+    with CliErrors(
+        f"interrupted; the finished model runs are kept in {kept}: the same command continues "
+        "from them"
+    ):
         if kind is None:
             if model not in RECORDS:
                 raise OptionError(f"{model}: not a zoo model; give --kind det|rec")

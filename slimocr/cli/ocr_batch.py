@@ -59,8 +59,12 @@ def run_batch(
             failures += 1
             error(result)
 
+    # every finished image is already in the results file (one JSON line each)
+    interrupted = "interrupted"
+    if out is not None:
+        interrupted = f"interrupted; the results so far are in {out}: add --resume to continue"
     try:
-        with CliErrors():
+        with CliErrors(interrupted):
             if out is None:
                 sources, problems = collect_sources(inputs, recursive, list_file)
                 for message in problems:
@@ -93,12 +97,5 @@ def run_batch(
                 )
     except BrokenProcessPool:
         fail("a worker process died (out of memory or killed?); rerun with --resume")
-    except KeyboardInterrupt:
-        # every finished image is already in the results file (one JSON line each)
-        if out is not None:
-            fail(
-                f"interrupted; the results so far are in {out}: add --resume to continue", code=130
-            )
-        fail("interrupted", code=130)
     if failures:
         raise typer.Exit(1)

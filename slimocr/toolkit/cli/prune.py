@@ -51,7 +51,9 @@ def sensitivity_cmd(
     require_torch("sensitivity")
     from slimocr.toolkit.compress.prune.recipe import run_sensitivity
 
-    with CliErrors():
+    with CliErrors(
+        "interrupted; the table keeps every finished point: the same command continues from it"
+    ):
         cfg = _load(kind, recipe, set_)
         table = run_sensitivity(cfg, out, _parse_shard(shard), log=typer.echo)
     summary = {k: table[k] for k in ("arch", "metric", "base", "base_macs", "shard")}
