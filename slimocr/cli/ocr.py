@@ -58,7 +58,11 @@ def ocr_cmd(
     provider: str = typer.Option(
         "cpu", help="ONNX Runtime execution provider(s): cpu, cuda, openvino, coreml, ..."
     ),
-    cls: bool = typer.Option(False, "--cls", help="turn text lines found upside down"),
+    cls: bool = typer.Option(
+        False,
+        "--cls",
+        help="turn text lines found upside down; read a turned page in its own order",
+    ),
     word_boxes: bool = typer.Option(False, "--word-boxes", help="add each line's words + boxes"),
     out: Path | None = typer.Option(
         None,

@@ -18,7 +18,11 @@ def serve_cmd(
     rec_model: str | None = typer.Option(None, "--rec-model", help="zoo name or .onnx path"),
     threads: int | None = typer.Option(None, help="ONNX Runtime threads (default cores/workers)"),
     provider: str = typer.Option("cpu", help="ONNX Runtime execution provider(s)"),
-    cls: bool = typer.Option(False, "--cls", help="turn text lines found upside down"),
+    cls: bool = typer.Option(
+        False,
+        "--cls",
+        help="turn text lines found upside down; read a turned page in its own order",
+    ),
     word_boxes: bool = typer.Option(False, "--word-boxes", help="add each line's words + boxes"),
     max_bytes: int = typer.Option(20 * 1024 * 1024, help="largest request body (bytes)"),
     max_pixels: int = typer.Option(40_000_000, help="largest image (width x height)"),

@@ -33,6 +33,46 @@ def sorted_boxes(boxes: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
     return ordered
 
 
+def line_turn(box: np.ndarray, turned: bool) -> int:
+    """How far (degrees clockwise: 0, 90, 180 or 270) a line's text is turned in the image,
+    from its shape and the orientation classifier: :func:`crop_quad` turns a vertical crop 90°
+    counter-clockwise, which makes text turned 90° clockwise upright (270° when the classifier
+    then finds it upside down)."""
+    return (90 if is_vertical_crop(box) else 0) + (180 if turned else 0)
+
+
+def page_turn(boxes: list[np.ndarray], turned: list[bool]) -> int:
+    """The turn most lines share (:func:`line_turn`), 0 on a tie with 0 or without lines: how
+    far the page was turned clockwise before it was photographed or scanned."""
+    votes = [0, 0, 0, 0]
+    for box, turn in zip(boxes, turned, strict=True):
+        votes[line_turn(box, turn) // 90] += 1
+    best = max(range(4), key=lambda i: (votes[i], i == 0))
+    return 90 * best if votes[best] > votes[0] else 0
+
+
+def page_reading_order(boxes: list[np.ndarray], turn: int, height: int, width: int) -> list[int]:
+    """The reading order (indices into ``boxes``) of a page turned ``turn`` degrees clockwise
+    in an ``height`` × ``width`` image: :func:`sorted_boxes` of the boxes as they lie on the
+    upright page. The boxes themselves stay in image pixels."""
+    if turn == 0 or not boxes:
+        return list(range(len(boxes)))
+    upright = []
+    for box in boxes:
+        x, y = np.asarray(box, dtype=np.float64).reshape(4, 2).T
+        if turn == 90:  # the upright page's point (u, v) lies at (width - v, u)
+            u, v = y, width - x
+        elif turn == 180:
+            u, v = width - x, height - y
+        else:
+            u, v = height - y, x
+        pts = np.stack([u, v], axis=1)
+        tl = int(np.argmin(pts.sum(axis=1)))  # the corner nearest the page's top left first
+        upright.append(np.roll(pts, -tl, axis=0))
+    index = {id(b): i for i, b in enumerate(upright)}
+    return [index[id(b)] for b in sorted_boxes(upright)]
+
+
 def _crop_size(pts: np.ndarray) -> tuple[int, int]:
     width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3])))
     height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))

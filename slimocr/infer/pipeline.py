@@ -18,7 +18,13 @@ import numpy as np
 from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError, SlimOCRError
 from slimocr.infer.cls import TextClassifier
-from slimocr.infer.crop import crop_quad, is_vertical_crop, sorted_boxes
+from slimocr.infer.crop import (
+    crop_quad,
+    is_vertical_crop,
+    page_reading_order,
+    page_turn,
+    sorted_boxes,
+)
 from slimocr.infer.det import DET_LIMIT_TYPES, TextDetector
 from slimocr.infer.image import load_image
 from slimocr.infer.memory import keep_freed_memory
@@ -214,7 +220,9 @@ class OCR:
             ``"cuda"``, ``"openvino"``, ``"coreml"``, …), full names, or a comma-separated
             string (:func:`slimocr.infer.providers.resolve_providers`); None: the CPU.
         orientation: turn text lines found upside down before reading them (the official 0°/180°
-            classifier, :mod:`slimocr.infer.cls`); such lines get ``angle=180``.
+            classifier, :mod:`slimocr.infer.cls`); such lines get ``angle=180``. The lines of a
+            page turned by 90°, 180° or 270° (most lines vertical and/or upside down) come in
+            that page's own reading order (:func:`~slimocr.infer.crop.page_turn`).
         word_boxes: give each line its words with their boxes, from the recognizer's CTC
             timing (:mod:`slimocr.infer.words`).
 
@@ -349,6 +357,11 @@ class OCR:
         turned = [False] * len(crops)
         if self.classifier is not None and crops:
             crops, turned = self.classifier(crops)
+            # a page photographed sideways or upside down is read in its own order
+            order = page_reading_order(boxes, page_turn(boxes, turned), *img.shape[:2])
+            boxes = [boxes[i] for i in order]
+            crops = [crops[i] for i in order]
+            turned = [turned[i] for i in order]
         t_cls = time.perf_counter()
         recs = self.recognizer(crops, with_chars=self.word_boxes) if crops else []
         t4 = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slimocr.infer.crop import crop_quad, sorted_boxes
+from slimocr.infer.crop import crop_quad, page_reading_order, page_turn, sorted_boxes
 from slimocr.infer.det import DetPreprocess
 from slimocr.infer.rec import resize_norm_img
 from slimocr.postprocess.ctc import ctc_greedy_decode
@@ -148,6 +148,52 @@ def test_sorted_boxes_separate_lines() -> None:
     order = [(int(b[0][0]), int(b[0][1])) for b in sorted_boxes(boxes)]
     assert order == [(200, 50), (300, 50), (10, 80)]
     assert sorted_boxes(np.zeros((0, 4, 2), np.float32)) == []
+
+
+def _turned(boxes: list[np.ndarray], turn: int, h: int, w: int) -> list[np.ndarray]:
+    """The boxes of an h×w page after cv2.rotate by ``turn`` degrees clockwise, each
+    [tl, tr, br, bl] as the detector gives them in the turned image."""
+    out = []
+    for box in boxes:
+        x, y = box[:, 0], box[:, 1]
+        pts = {
+            90: np.stack([h - y, x], 1),
+            180: np.stack([w - x, h - y], 1),
+            270: np.stack([y, w - x], 1),
+        }[turn]
+        xs, ys = pts[:, 0], pts[:, 1]
+        box = [
+            [xs.min(), ys.min()],
+            [xs.max(), ys.min()],
+            [xs.max(), ys.max()],
+            [xs.min(), ys.max()],
+        ]
+        out.append(np.array(box, np.float32))
+    return out
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_page_is_read_in_its_own_order(turn: int) -> None:
+    # two lines of two words and a last line, on a 400 x 600 page
+    page = [_box(50, 40, 200, 30), _box(300, 42, 150, 30), _box(50, 120, 120, 30)]
+    page += [_box(200, 118, 220, 30), _box(50, 200, 300, 30)]
+    boxes = _turned(page, turn, 400, 600)
+    h, w = (600, 400) if turn in (90, 270) else (400, 600)
+    # a sideways page makes the crops vertical; the classifier turns them once more for 270
+    # (text on its back after the crop's 90° turn) and for 180 (upside down)
+    turned = [turn in (180, 270)] * len(boxes)
+    assert page_turn(boxes, turned) == turn
+    shuffled = [boxes[i] for i in (3, 0, 4, 2, 1)]
+    order = page_reading_order(shuffled, turn, h, w)
+    assert [(3, 0, 4, 2, 1)[i] for i in order] == [0, 1, 2, 3, 4]
+
+
+def test_an_upright_page_keeps_the_usual_order_and_a_minority_does_not_turn_it() -> None:
+    boxes = [_box(50, 40, 200, 30), _box(50, 120, 120, 30), _box(500, 10, 30, 120)]
+    assert page_turn(boxes, [False, False, False]) == 0  # one vertical label among lines
+    assert page_turn(boxes, [True, False, False]) == 0  # a tie with 0 stays 0
+    assert page_turn([], []) == 0
+    assert page_reading_order(boxes, 0, 400, 600) == [0, 1, 2]
 
 
 def test_crop_axis_aligned_is_exact() -> None:
