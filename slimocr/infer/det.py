@@ -17,6 +17,9 @@ from slimocr.postprocess.db import DBPostProcess
 
 DET_LIMIT_TYPES = ("max", "min", "resize_long")
 MAX_INPUT_PIXELS = 8192 * 8192  # a larger detector input needs tens of GB of activations
+# the longest side a detector input is scaled to: a "min" limit would otherwise blow a long
+# text-line image (3000×24) up to 92000×736
+MAX_SIDE_LIMIT = 4000
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 1, 3)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 1, 3)
 _SCALE = np.float32(1.0 / 255.0)
@@ -40,10 +43,12 @@ class DetPreprocess:
     """Resize (sides multiple of 32) and normalize an image for a DB detector.
 
     This is PaddleOCR's ``DetResizeForTest`` (resize type 0) + ``NormalizeImage`` +
-    ``ToCHWImage``: the scale ratio comes from the limit, each scaled side is truncated to an
-    int, then rounded to a multiple of 32 (at least 32). Images whose ``h + w < 64`` are first
-    zero-padded at the bottom/right to at least 32×32, as PaddleOCR does. The BGR pixels are
-    normalized as they are (``/255``, ImageNet mean/std), which is what the PP-OCR models expect.
+    ``ToCHWImage``: the scale ratio comes from the limit, lowered where needed so that the
+    longer side stays within ``max_side_limit`` (4000, as PaddleOCR 3 caps it), each scaled side
+    is truncated to an int, then rounded to a multiple of 32 (at least 32). Images whose
+    ``h + w < 64`` are first zero-padded at the bottom/right to at least 32×32, as PaddleOCR
+    does. The BGR pixels are normalized as they are (``/255``, ImageNet mean/std), which is
+    what the PP-OCR models expect.
 
     Args:
         limit_side_len: the side limit in pixels.
@@ -52,13 +57,20 @@ class DetPreprocess:
             longer side to exactly the limit).
     """
 
-    def __init__(self, limit_side_len: int = 960, limit_type: str = "max") -> None:
+    def __init__(
+        self,
+        limit_side_len: int = 960,
+        limit_type: str = "max",
+        max_side_limit: int = MAX_SIDE_LIMIT,
+    ) -> None:
         check_choice("limit_type", limit_type, DET_LIMIT_TYPES)
-        check_int("limit_side_len", limit_side_len)
-        if limit_side_len <= 0:
-            raise OptionError(f"limit_side_len must be positive, got {limit_side_len}")
+        for name, value in (("limit_side_len", limit_side_len), ("max_side_limit", max_side_limit)):
+            check_int(name, value)
+            if value <= 0:
+                raise OptionError(f"{name} must be positive, got {value}")
         self.limit_side_len = limit_side_len
         self.limit_type = limit_type
+        self.max_side_limit = max_side_limit
 
     def target_size(self, h: int, w: int) -> tuple[int, int]:
         """The (height, width) an h×w image is resized to."""
@@ -69,6 +81,7 @@ class DetPreprocess:
             ratio = limit / (h if h < w else w) if min(h, w) < limit else 1.0
         else:
             ratio = limit / max(h, w)
+        ratio = min(ratio, self.max_side_limit / max(h, w))
         return _round32(int(h * ratio)), _round32(int(w * ratio))
 
     def resize(self, img: np.ndarray) -> np.ndarray:

@@ -58,7 +58,7 @@ def _check_size(name: str, width: int, height: int, max_pixels: int, min_side: i
         )
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: str | Path) -> bytes:
     return read_regular_file(path, "image", MAX_IMAGE_BYTES, ImageReadError)
 
 
@@ -213,6 +213,7 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = 2,
     value_range: tuple[float, float] | None = None,
+    name: str | None = None,
 ) -> np.ndarray:
     """Read an image into an H×W×3 uint8 BGR array.
 
@@ -225,7 +226,9 @@ def load_image(
         min_side: refuse images whose width or height is smaller than this.
         value_range: the range of a float array's pixels, ``(0, 1)`` or ``(0, 255)``; a float
             array without it, with NaN or infinite values, or with values outside it is
-            refused (never clipped). Float image *files* (TIFF) are read as 0..1.
+            refused (never clipped). Float image *files* (TIFF) are read as 0..1. A range
+            other than those two is refused for any source.
+        name: what messages call encoded bytes (an upload's file name); default ``<bytes>``.
 
     Returns:
         A C-contiguous H×W×3 uint8 array in BGR order.
@@ -235,23 +238,25 @@ def load_image(
             unsupported format, or an image too small or too large. The message names the
             source.
     """
+    value_range = check_value_range(value_range)
     if isinstance(src, np.ndarray):
         name = "<array>"
         if src.ndim not in (2, 3) or src.size == 0:
             raise ImageReadError(f"{name}: unsupported array shape {src.shape}")
-        img = _to_bgr(name, src, check_value_range(value_range))
+        img = _to_bgr(name, src, value_range)
         _check_size(name, img.shape[1], img.shape[0], max_pixels, min_side)
         return img
     if isinstance(src, (bytes, bytearray, memoryview)):
-        name = "<bytes>"
+        name = printable(name) if name else "<bytes>"
         data = bytes(src)
         if not data:
             raise ImageReadError(f"{name}: empty image data")
         return _decode(name, data, max_pixels, min_side)
     if isinstance(src, (str, Path)):
-        path = Path(src)
-        data = _read_bytes(path)
-        return _decode(str(path), data, max_pixels, min_side)
+        if isinstance(src, str) and not src:
+            raise ImageReadError("'': an empty path names no image file")
+        # a str is named as given: Path() would fold "http://host/x.png" into "http:/host/x.png"
+        return _decode(str(src), _read_bytes(src), max_pixels, min_side)
     raise ImageReadError(
         f"{printable(repr(src)[:80])}: unsupported image source type {type(src).__name__}"
     )
