@@ -40,9 +40,19 @@ def serve_cmd(
 
     if model is not None and (det_model or rec_model):
         fail("give --model, or --det-model / --rec-model, not both", code=2)
-    for name, value in (("--max-bytes", max_bytes), ("--max-pixels", max_pixels)):
+    from slimocr.infer.image import DEFAULT_MAX_PIXELS
+
+    for name, value in (
+        ("--max-bytes", max_bytes),
+        ("--max-pixels", max_pixels),
+        ("--max-side", max_side),
+    ):
         if value < 1:
             fail(f"{name} must be >= 1, got {value}", code=2)
+    if max_pixels > DEFAULT_MAX_PIXELS:  # the OCR call itself refuses larger images
+        fail(f"--max-pixels must be at most {DEFAULT_MAX_PIXELS}, got {max_pixels}", code=2)
+    if not 0 <= port <= 65535:
+        fail(f"--port must be 0..65535, got {port}", code=2)
     with CliErrors():
         options = {
             "threads": threads_per_worker(workers, threads),

@@ -123,7 +123,8 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
     from ``config``."""
     import anyio
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+    from starlette.requests import ClientDisconnect
 
     from slimocr.infer.image import load_image
     from slimocr.runtime.pool import build_ocr
@@ -131,7 +132,20 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
     if ocr is None:
         ocr = build_ocr(config.pipeline, dict(config.ocr_options))
     limiter = anyio.CapacityLimiter(config.concurrency)
+    # decoding runs off the event loop too (a large PNG takes a second), so /healthz and the
+    # other requests' uploads go on meanwhile; a few at once bound the decoded images' memory
+    decode_limiter = anyio.CapacityLimiter(max(2, config.concurrency))
     app = FastAPI(title="SlimOCR", version="1")
+
+    def decode(data: bytes, name: str) -> tuple[Any, float]:
+        start = time.perf_counter()
+        img = load_image(data, max_pixels=config.max_pixels, name=name)
+        if max(img.shape[:2]) > config.max_side:
+            h, w = img.shape[:2]
+            raise _Reject(
+                413, f"{name}: image of {w}x{h} is over the side limit of {config.max_side}"
+            )
+        return img, (time.perf_counter() - start) * 1000.0
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -148,14 +162,11 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
             data, name = await _image_bytes(request, config)
             if not data:
                 raise _Reject(400, "no image: the request holds no bytes")
-            start = time.perf_counter()
-            img = load_image(data, max_pixels=config.max_pixels)
-            decode_ms = (time.perf_counter() - start) * 1000.0
-            if max(img.shape[:2]) > config.max_side:
-                h, w = img.shape[:2]
-                raise _Reject(
-                    413, f"{name}: image of {w}x{h} is over the side limit of {config.max_side}"
-                )
+            img, decode_ms = await anyio.to_thread.run_sync(
+                decode, data, name, limiter=decode_limiter
+            )
+        except ClientDisconnect:  # the client went away mid-upload: no one to answer
+            return Response(status_code=400)
         except _Reject as exc:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         except ImageReadError as exc:
