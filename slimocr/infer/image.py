@@ -24,6 +24,7 @@ starts with the path (or ``<bytes>`` / ``<array>``).
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -62,6 +63,29 @@ def _read_bytes(path: str | Path) -> bytes:
     return read_regular_file(path, "image", MAX_IMAGE_BYTES, ImageReadError)
 
 
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a classic TIFF's first directory (tags 256 and 257), or None.
+
+    PIL identifies no multi-channel float TIFF (what ``cv2.imwrite`` writes for a float32
+    colour image); OpenCV decodes it, so its size is read here to keep the check before
+    decoding."""
+    order = {b"II*\0": "<", b"MM\0*": ">"}.get(data[:4])
+    if order is None:
+        return None
+    try:
+        (offset,) = struct.unpack_from(order + "I", data, 4)
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        size: dict[int, int] = {}
+        for i in range(count):
+            tag, kind, _, value = struct.unpack_from(order + "HHI4s", data, offset + 2 + 12 * i)
+            if tag in (256, 257) and kind in (3, 4):  # SHORT or LONG
+                fmt = order + ("H" if kind == 3 else "I")
+                size[tag] = struct.unpack_from(fmt, value)[0]
+    except struct.error:
+        return None
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
 def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
     """Identify the format and size from the header only; returns (format, w, h, orientation)."""
     try:
@@ -82,6 +106,9 @@ def _probe_header(name: str, data: bytes) -> tuple[str, int, int, int]:
         detail = str(exc).split(", could be")[0].rstrip(".")
         raise ImageReadError(f"{name}: image too large ({detail})") from None
     except UnidentifiedImageError:
+        tiff = _tiff_size(data)
+        if tiff is not None:
+            return "TIFF", tiff[0], tiff[1], 1
         raise ImageReadError(
             f"{name}: unsupported or corrupt image data (format not recognised)"
         ) from None

@@ -242,3 +242,31 @@ def test_array_inputs() -> None:
     assert np.array_equal(load_image(bgra), bgr)
     deep = bgr.astype(np.uint16) * 257
     assert np.array_equal(load_image(deep), bgr)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_float_tiff_files_are_read_as_0_to_1(tmp_path: Path, channels: int) -> None:
+    # PIL identifies no 3- or 4-channel float TIFF; the size is read from the TIFF directory
+    rng = np.random.default_rng(channels)
+    bgr = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    src = {1: bgr[:, :, 0], 3: bgr, 4: cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)}[channels]
+    path = tmp_path / f"f{channels}.tiff"
+    cv2.imwrite(str(path), src.astype(np.float32) / 255.0)
+    img = load_image(path)
+    expected = bgr if channels > 1 else cv2.cvtColor(bgr[:, :, 0], cv2.COLOR_GRAY2BGR)
+    assert img.shape == (20, 30, 3) and np.abs(img.astype(int) - expected).max() <= 1
+    with pytest.raises(ImageReadError, match=r"too large \(30x20 = 600 pixels; limit is 599\)"):
+        load_image(path, max_pixels=599)  # checked before decoding
+
+
+def test_names_of_sources_in_messages() -> None:
+    with pytest.raises(ImageReadError, match=r"^http://host/x\.png: image file not found"):
+        load_image("http://host/x.png")
+    with pytest.raises(ImageReadError, match="an empty path"):
+        load_image("")
+    with pytest.raises(ImageReadError, match=r"^scan\.png: unsupported or corrupt"):
+        load_image(b"garbage", name="scan.png")
+    from slimocr.errors import OptionError
+
+    with pytest.raises(OptionError, match="value_range must be"):
+        load_image("any.png", value_range=(5, 6))
