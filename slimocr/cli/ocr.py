@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,8 +82,9 @@ def ocr_cmd(
 
     A folder stands for the image files in it (by name; not its subfolders unless --recursive).
     A bad image gets one error line and a non-zero exit; the other images are still processed.
-    With --out, --workers, --recursive, --list or PDF files (the pdf extra), the images are
-    read by worker processes with a progress bar; --resume continues an --out file.
+    With --out, --workers, --recursive, --list or PDF files (given or in a folder given; the
+    pdf extra), the images are read by worker processes with a progress bar; --resume
+    continues an --out file.
     """
     from slimocr.infer.pipeline import OCR
 
@@ -106,11 +108,24 @@ def ocr_cmd(
     images = images or []
     if not images and list_file is None:
         fail("give IMAGE files or folders, or --list FILE", code=2)
-    if out or workers != 1 or resume or recursive or list_file or _has_pdf(images):
+    batch_flags = [
+        flag
+        for flag, given in (
+            ("--out", out is not None),
+            ("--workers", workers != 1),
+            ("--resume", resume),
+            ("--recursive", recursive),
+            ("--list", list_file is not None),
+        )
+        if given
+    ]
+    if batch_flags or _has_pdf(images):
         from slimocr.cli.ocr_batch import run_batch
 
+        if draw is not None and batch_flags:
+            fail(f"--draw reads one image at a time: leave out {'/'.join(batch_flags)}", code=2)
         if draw is not None:
-            fail("--draw reads one image at a time: leave out --out/--workers/--list", code=2)
+            fail("--draw draws on image files, not PDF pages: leave out --draw or the PDFs", code=2)
         if model is not None and "," in model:
             det_model, rec_model = (p.strip() for p in model.split(",", 1))
             model = None
@@ -161,7 +176,21 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def _has_pdf(paths: list[Path]) -> bool:
-    return any(p.suffix.lower() == ".pdf" for p in paths)
+    """A PDF file among ``paths``, or in a folder among them: its pages are read by the batch
+    path (:mod:`slimocr.runtime.sources`), which this command's image path does not do."""
+    for path in paths:
+        if path.suffix.lower() == ".pdf":
+            return True
+        if path_kind(path) != "dir":
+            continue
+        try:
+            with os.scandir(path) as entries:
+                names = [entry.name for entry in entries]
+        except OSError:  # reported when the folder is read
+            continue
+        if any(n.lower().endswith(".pdf") and path_kind(path / n) == "file" for n in names):
+            return True
+    return False
 
 
 def expand_images(paths: list[Path]) -> tuple[list[Path], list[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from slimocr.cli.common import CliErrors, error, fail
+from slimocr.cli.common import CliErrors, check_out_file, error, fail
 from slimocr.infer.results import OCRResult
 from slimocr.inputs import printable
 
@@ -41,13 +41,17 @@ def run_batch(
 ) -> None:
     """Read the inputs with ``workers`` processes; results go to ``out`` (JSON lines, with a
     progress bar) or, without ``out``, to stdout as they finish. Exit 1 when any input failed."""
-    from slimocr.runtime.pool import ocr_many, ocr_to_jsonl
+    from slimocr.runtime.pool import check_run_options, ocr_many, ocr_to_jsonl
     from slimocr.runtime.sources import collect_sources
 
     if resume and out is None:
         fail("--resume needs --out (the results file to continue)", code=2)
+    if out is not None:
+        check_out_file(out)  # before any work: a file where a folder of the path should be
     options = dict(options)
     threads = options.pop("threads", None)
+    with CliErrors():  # before the results file is created or any folder is listed
+        check_run_options(workers, threads, pipeline, options)
     failures = 0
 
     def report(source: str, result: object) -> None:

@@ -25,19 +25,27 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+# how every line SlimOCR writes starts (json_text of OCRResult.to_dict, "source" first)
+_LINE_START = b'{"source": '
+
+
 def recover(path: Path) -> set[str]:
     """The sources a results file holds, after cutting off a partial last line (one a
     killed run may leave: the bytes after the last newline) in place.
 
+    The file is cut only once every complete line has been read as a result line and the
+    partial one looks like the start of one: a file that SlimOCR did not write is refused
+    untouched.
+
     Raises:
-        ConfigError: a complete line is not a JSON object with a ``source`` (not a file
-            that SlimOCR wrote).
+        ConfigError: a complete line is not a JSON object with a ``source``, or the partial
+            last line is not the start of one (not a file that SlimOCR wrote).
     """
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     end = data.rfind(b"\n") + 1
-    if end < len(data):
-        os.truncate(path, end)  # one system call: the cut is whole or not made
-        _fsync_file(path)
     done: set[str] = set()
     for number, line in enumerate(data[:end].splitlines(), start=1):
         if not line.strip():
@@ -49,6 +57,15 @@ def recover(path: Path) -> set[str]:
             raise ConfigError(
                 f"{path}:{number}: not a SlimOCR result line; cannot resume into this file"
             ) from None
+    tail = data[end:]
+    if tail and tail[: len(_LINE_START)] != _LINE_START[: len(tail)]:
+        number = data.count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{number}: not the start of a SlimOCR result line; cannot resume into this file"
+        )
+    if tail:
+        os.truncate(path, end)  # one system call: the cut is whole or not made
+        _fsync_file(path)
     return done
 
 
@@ -70,6 +87,7 @@ class ResultsFile:
     """
 
     def __init__(self, path: str | Path, resume: bool = False) -> None:
+        from slimocr.files import out_file_problem
         from slimocr.inputs import path_kind
 
         self.path = Path(path)
@@ -78,6 +96,9 @@ class ResultsFile:
             raise ConfigError(f"{self.path}: is a folder, not a results file")
         if kind == "other":  # a FIFO would block, a device cannot be resumed or synced
             raise ConfigError(f"{self.path}: is not a regular file (a device, FIFO or socket)")
+        problem = out_file_problem(self.path)  # a file where a folder of the path should be
+        if problem:
+            raise ConfigError(problem)
         exists = kind == "file" and self.path.stat().st_size > 0
         if exists and not resume:
             raise OptionError(

@@ -13,6 +13,7 @@ RunSummary(total=120, skipped=40, done=80, failed=[], elapsed_s=31.2)
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import os
 import signal
@@ -25,6 +26,7 @@ from typing import Any
 
 from slimocr.errors import OptionError, SlimOCRError
 from slimocr.infer.results import OCRResult
+from slimocr.inputs import check_int, printable
 from slimocr.runtime.jsonl import ResultsFile
 from slimocr.runtime.sources import collect_sources, load_source
 
@@ -39,11 +41,43 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+MAX_WORKERS = 1024
+"""The most worker processes a run starts (a larger count is a typing slip, not a machine)."""
+
+
 def threads_per_worker(workers: int, threads: int | None) -> int:
-    """``threads`` if given, else the cores shared out among the workers (at least 1)."""
-    if workers < 1:
-        raise OptionError(f"workers must be >= 1, got {workers}")
+    """``threads`` if given, else the cores shared out among the workers (at least 1).
+
+    Raises:
+        OptionError: ``workers`` is not an int in ``[1, MAX_WORKERS]``.
+    """
+    check_int("workers", workers, 1, MAX_WORKERS)
     return threads if threads is not None else max(1, available_cores() // workers)
+
+
+def check_run_options(
+    workers: int, threads: int | None, pipeline: str | None, options: dict[str, Any]
+) -> None:
+    """Refuse, in the calling process and before any work, what would otherwise fail only in
+    the workers (where a ``TypeError`` breaks the pool): the worker and thread counts, and
+    keyword options that :class:`~slimocr.infer.pipeline.OCR` does not take.
+
+    Raises:
+        OptionError: naming the option.
+    """
+    from slimocr.infer.pipeline import OCR
+    from slimocr.infer.session import check_threads
+
+    threads_per_worker(workers, threads)
+    check_threads(threads)
+    taken = set(inspect.signature(OCR.__init__).parameters) - {"self", "threads"}
+    if pipeline is not None:  # the pipeline names the models
+        taken -= {"det_model", "rec_model"}
+    unknown = sorted(set(options) - taken)
+    if unknown:
+        raise OptionError(
+            f"unknown OCR option(s): {', '.join(unknown)} (known: {', '.join(sorted(taken))})"
+        )
 
 
 def build_ocr(pipeline: str | None, options: dict[str, Any]):  # noqa: ANN201
@@ -56,16 +90,28 @@ def build_ocr(pipeline: str | None, options: dict[str, Any]):  # noqa: ANN201
     return OCR.from_pipeline(pipeline, **options)
 
 
+def _named(exc: SlimOCRError, source: str) -> SlimOCRError:
+    """``exc`` with the source named in place of the ``<array>`` that a rendered page is to
+    :func:`~slimocr.infer.image.load_image` (``doc.pdf#page=3: image too small ...``)."""
+    message = str(exc)
+    if message.startswith("<array>"):
+        return type(exc)(source + message[len("<array>") :])
+    if not message.startswith(printable(source)):
+        return type(exc)(f"{source}: {message}")
+    return exc
+
+
 def read_one(ocr, source: str) -> Outcome:  # noqa: ANN001
     """One source's result, or the input error it raised (named after the source). A PDF
     page's rendering counts as its ``load`` time."""
+    image: object = source  # a rendered page's errors name it <array>: see _named
     try:
         start = time.perf_counter()
         image = load_source(source)
         render_ms = 0.0 if isinstance(image, str) else (time.perf_counter() - start) * 1000.0
         result = ocr(image)
     except SlimOCRError as exc:
-        return exc
+        return exc if isinstance(image, str) else _named(exc, source)
     result.source = source
     if render_ms:
         result.elapsed_ms["load"] = result.elapsed_ms.get("load", 0.0) + render_ms
@@ -85,7 +131,8 @@ def _init_worker(pipeline: str | None, options: dict[str, Any]) -> None:
     keep_freed_memory()  # the worker process is ours
     try:
         _WORKER["ocr"] = build_ocr(pipeline, options)
-    except SlimOCRError as exc:  # reported by the first task, then the run stops
+    except Exception as exc:  # reported by the first task, then the run stops
+        # (raised here, any error breaks the pool, which reads as a worker killed)
         _WORKER["setup_error"] = exc
 
 
@@ -95,8 +142,13 @@ def _work(source: str) -> tuple[str, Outcome]:
     return source, read_one(_WORKER["ocr"], source)
 
 
+def _one_or_many(items: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> Iterable[Any]:
+    """A single path is one input, not the characters of its name."""
+    return [items] if isinstance(items, (str, os.PathLike)) else items
+
+
 def ocr_many(
-    sources: Iterable[str],
+    sources: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
     workers: int = 1,
     threads: int | None = None,
     pipeline: str | None = None,
@@ -105,23 +157,32 @@ def ocr_many(
     """Read many sources (paths or ``FILE.pdf#page=N``), yielding results as they finish.
 
     Args:
-        sources: the sources (:func:`~slimocr.runtime.sources.collect_sources` expands
-            folders, lists and PDFs).
-        workers: processes; 1 reads in this process.
+        sources: the sources, ``str`` or :class:`~pathlib.Path` (one path alone is one
+            source; :func:`~slimocr.runtime.sources.collect_sources` expands folders, lists
+            and PDFs).
+        workers: processes (1 to :data:`MAX_WORKERS`); 1 reads in this process.
         threads: ONNX Runtime threads per model and worker (None: cores // workers).
         pipeline: a pipeline name for :meth:`OCR.from_pipeline`, else the models come from
             ``options`` (``det_model``, ``rec_model``).
         **options: the other :class:`~slimocr.infer.pipeline.OCR` options.
 
     Yields:
-        ``(source, result)``; ``result`` is an :class:`OCRResult` or the input error
-        (:class:`SlimOCRError`) of that source.
+        ``(source, result)``: the source as a string; ``result`` is an :class:`OCRResult` or
+        the input error (:class:`SlimOCRError`) of that source.
 
     Raises:
+        OptionError: a bad worker or thread count, or an unknown option, on the call itself.
         SlimOCRError: the OCR cannot be built (a model or option error), before any result.
     """
+    check_run_options(workers, threads, pipeline, options)
     options = {**options, "threads": threads_per_worker(workers, threads)}
-    todo = iter(sources)
+    todo = (os.fspath(source) for source in _one_or_many(sources))
+    return _read_many(todo, workers, pipeline, options)
+
+
+def _read_many(
+    todo: Iterator[str], workers: int, pipeline: str | None, options: dict[str, Any]
+) -> Iterator[tuple[str, Outcome]]:
     if workers == 1:
         ocr = build_ocr(pipeline, options)
         for source in todo:
@@ -173,7 +234,7 @@ class RunSummary:
 
 
 def ocr_to_jsonl(
-    inputs: Iterable[str | Path],
+    inputs: Iterable[str | Path] | str | Path,
     out: str | Path,
     workers: int = 1,
     resume: bool = False,
@@ -194,7 +255,7 @@ def ocr_to_jsonl(
     tries them again.
 
     Args:
-        inputs: image files, PDF files, folders.
+        inputs: image files, PDF files, folders (one path alone is one input).
         out: the JSON lines file.
         workers, threads, pipeline, options: as for :func:`ocr_many`.
         resume: continue ``out`` (else an existing non-empty ``out`` is refused).
@@ -203,12 +264,17 @@ def ocr_to_jsonl(
         on_result: called with each ``(source, result)`` as it arrives (e.g. to print it).
 
     Raises:
-        OptionError: ``out`` holds results and ``resume`` is off; a bad option.
-        SlimOCRError: the OCR cannot be built; an input gives no source (the summary lists
-            per-image failures instead).
+        OptionError: ``out`` holds results and ``resume`` is off; a bad option (checked
+            before ``out`` is created).
+        ConfigError: ``out`` cannot be written, or (on resume) is not a results file.
+        SlimOCRError: the OCR cannot be built (an input that gives no source and an image
+            that fails are listed in the summary instead).
     """
     start = time.perf_counter()
-    sources, problems = collect_sources(inputs, recursive=recursive, list_file=list_file)
+    check_run_options(workers, threads, pipeline, options)
+    sources, problems = collect_sources(
+        _one_or_many(inputs), recursive=recursive, list_file=list_file
+    )
     with ResultsFile(out, resume=resume) as results:
         todo = [s for s in sources if s not in results.done]
         summary = RunSummary(total=len(sources), skipped=len(sources) - len(todo))
