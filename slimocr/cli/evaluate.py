@@ -383,7 +383,7 @@ def agree_cmd(
     _start(out, limit)
     with CliErrors():
         files = _samples(_det_images(images), images, limit)
-        report = pipeline_agreement(engine(pipeline), engine(parent), files)
+        report = pipeline_agreement(engine(pipeline), engine(parent), files, progress=_bar())
         report["settings"] = {"pipeline": pipeline, "parent": parent, "images": str(images)}
         if out is not None:
             write_json(out, report)

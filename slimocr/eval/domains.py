@@ -28,7 +28,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from slimocr.errors import LabelError, SlimOCRError
+from slimocr.errors import ImageReadError, LabelError
 from slimocr.eval.readers import (
     DetSample,
     RecSample,
@@ -110,12 +110,12 @@ def care_crops(samples: list[DetSample]) -> Iterator[tuple[int, int, np.ndarray,
     cut as at inference time (:func:`~slimocr.infer.crop.crop_quad`).
 
     Raises:
-        SlimOCRError: an image cannot be read.
+        ImageReadError: an image cannot be read.
     """
     for i, s in enumerate(samples):
         img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
         if img is None:
-            raise SlimOCRError(f"{s.image}: cannot read image")
+            raise ImageReadError(f"{s.image}: cannot read image")
         for j, (poly, text, ignore) in enumerate(zip(s.polys, s.texts, s.ignore, strict=True)):
             if not ignore and len(poly) == 4:
                 yield i, j, crop_quad(img, poly), text

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,9 @@ from slimocr.inputs import (
 OnError = Literal["raise", "skip"]
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 IGNORE_TEXTS = ("###", "*")  # PaddleOCR's det dataset treats both as "do not care"
+MAX_COORD = 1e9
+"""A label coordinate farther than this from 0 is a bad box: no image is that large (and areas
+of boxes near float's range overflow)."""
 T = TypeVar("T")
 
 
@@ -150,8 +154,22 @@ class _PathResolver:
         return None, f"image file not found: {direct}"
 
 
+def _seen_before(
+    image: Path, lineno: int, seen: dict[Path, int], where: str, issues: _Issues
+) -> bool:
+    """Report ``image`` when an earlier line of the file named it (counted twice, it would
+    weigh twice in the metrics); else remember it and return False."""
+    key = Path(os.path.normpath(image))
+    first = seen.setdefault(key, lineno)
+    if first != lineno:
+        issues.report(where, f"image {str(image)!r} is already labelled on line {first}")
+        return True
+    return False
+
+
 def _parse_coords(values: list[object]) -> np.ndarray | str:
-    """Return a float64 array, or an error message for a non-numeric or non-finite value."""
+    """Return a float64 array, or an error message for a non-numeric, non-finite or out of
+    range (:data:`MAX_COORD`) value."""
     out = []
     for v in values:
         if isinstance(v, bool):
@@ -160,8 +178,12 @@ def _parse_coords(values: list[object]) -> np.ndarray | str:
             f = float(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return f"coordinate {v!r} is not a number"
+        except OverflowError:  # an integer of hundreds of digits
+            return f"coordinate {str(v)[:20]}... is out of range (limit {MAX_COORD:g})"
         if not math.isfinite(f):
             return f"coordinate {v!r} is not finite"
+        if abs(f) > MAX_COORD:
+            return f"coordinate {v!r} is out of range (limit {MAX_COORD:g})"
         out.append(f)
     return np.asarray(out, dtype=np.float64)
 
@@ -254,7 +276,11 @@ def _read_det_boxes(boxes: object, where: str, issues: _Issues) -> DetSample | N
         if not isinstance(box, dict) or "points" not in box:
             issues.report(bwhere, f"expected an object with 'points', got {box!r}")
             continue
-        pts, text = box["points"], str(box.get("transcription", ""))
+        pts, text = box["points"], box.get("transcription", "")
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            issues.report(bwhere, f"expected 'transcription' as a string, got {text!r}")
+            continue
+        text = str(text)
         if not isinstance(pts, list) or not all(isinstance(p, list) and len(p) == 2 for p in pts):
             issues.report(bwhere, f"expected 'points' as a list of [x, y], got {pts!r}")
             continue
@@ -291,6 +317,7 @@ def read_paddle_det_labels(
     issues = _Issues(on_error)
     resolver = _PathResolver(Path(root) if root is not None else label_file.parent)
     samples: SampleList[DetSample] = SampleList()
+    seen: dict[Path, int] = {}
     for lineno, line in _read_lines(label_file):
         where = f"{label_file}:{lineno}"
         split = _split_path_label(line, "\t", where, issues)
@@ -316,6 +343,8 @@ def read_paddle_det_labels(
         if image is None:
             issues.report(where, why)
             continue
+        if _seen_before(image, lineno, seen, where, issues):
+            continue
         sample.image = image
         samples.append(sample)
     samples.warnings = issues.warnings
@@ -329,6 +358,7 @@ def _read_rec(
     issues = _Issues(on_error)
     resolver = _PathResolver(Path(root) if root is not None else label_file.parent)
     samples: SampleList[RecSample] = SampleList()
+    seen: dict[Path, int] = {}
     for lineno, line in _read_lines(label_file):
         where = f"{label_file}:{lineno}"
         split = _split_path_label(line, sep, where, issues)
@@ -341,6 +371,8 @@ def _read_rec(
         image, why = resolver.resolve(split[0])
         if image is None:
             issues.report(where, why)
+            continue
+        if _seen_before(image, lineno, seen, where, issues):
             continue
         samples.append(RecSample(image, split[1]))
     samples.warnings = issues.warnings

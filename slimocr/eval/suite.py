@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from slimocr.errors import ImageReadError, LabelError
 from slimocr.eval.agreement import det_agreement, rec_agreement
 from slimocr.eval.domains import Domain, Kind, det_samples, domains, rec_samples
 from slimocr.eval.runner import run_det_eval, run_rec_eval
@@ -229,7 +230,7 @@ def model_suite(
                 limit,
                 root,
             )
-        except (OSError, ValueError) as exc:  # missing data folders, fonts, labels
+        except (OSError, ValueError, LabelError, ImageReadError) as exc:  # missing data, fonts
             skipped.append({"domain": domain.name, "reason": str(exc)})
             continue
         rows.append(compare(kind, domain, run, ref))

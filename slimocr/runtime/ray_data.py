@@ -13,16 +13,21 @@ Input columns: ``image`` (arrays as :func:`ray.data.read_images` gives them, RGB
 orientation and all), and ``path`` when the reader was asked for it. Output columns, one row
 per image: ``source``, ``text`` (lines joined by newlines), ``n_lines``, ``result`` (the
 ``slimocr ocr --json`` object as a JSON string) and ``error`` (empty, or the one-line input
-error of that image: a bad image does not stop the dataset).
+error of that image, naming its path: a bad image does not stop the dataset). A row is one image:
+a PDF file's row is an error saying so (``slimocr ocr`` reads the pages of PDF files).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
-from slimocr.errors import SlimOCRError
+from slimocr.errors import ImageReadError, OptionError, SlimOCRError
+from slimocr.inputs import printable
+
+_UNNAMED = ("<bytes>", "<array>")  # what load_image calls encoded bytes and arrays
 
 
 def _rgb_to_bgr(img: np.ndarray) -> np.ndarray:
@@ -32,6 +37,37 @@ def _rgb_to_bgr(img: np.ndarray) -> np.ndarray:
     if img.ndim == 3 and img.shape[2] == 4:
         return np.ascontiguousarray(img[..., [2, 1, 0, 3]])
     return img
+
+
+def _image(value: object, column: str) -> np.ndarray | bytes:
+    """One row's image as the pipeline takes it: an ``image`` cell as a BGR array, a ``bytes``
+    cell as bytes.
+
+    Raises:
+        ImageReadError: the cell is not an image (None, text, a ragged list) or is a PDF file.
+    """
+    if column == "image":
+        try:
+            return _rgb_to_bgr(np.asarray(value))
+        except (TypeError, ValueError) as exc:
+            raise ImageReadError(f"<array>: not an image array ({exc})") from None
+    if not isinstance(value, (bytes, bytearray, memoryview, np.ndarray)):
+        raise ImageReadError(f"<bytes>: expected the bytes of a file, got {type(value).__name__}")
+    data = bytes(value)
+    if data.startswith(b"%PDF-"):
+        raise ImageReadError(
+            "<bytes>: a PDF file, not an image: a row is one image (slimocr ocr reads PDF pages)"
+        )
+    return data
+
+
+def _named(message: str, source: str) -> str:
+    """``message`` with the row's source in place of the ``<bytes>`` or ``<array>`` that
+    :func:`~slimocr.infer.image.load_image` names an image by."""
+    for unnamed in _UNNAMED:
+        if message.startswith(unnamed):
+            return printable(source) + message[len(unnamed) :]
+    return message
 
 
 class RayOCR:
@@ -48,13 +84,16 @@ class RayOCR:
     def __init__(self, pipeline: str | None = None, threads: int = 1, **options: Any) -> None:
         from slimocr.runtime.pool import build_ocr
 
+        if pipeline is not None and {"det_model", "rec_model"} & options.keys():
+            raise OptionError("give pipeline or det_model/rec_model, not both")
         self.ocr = build_ocr(pipeline, {**options, "threads": threads})
 
-    def _one(self, image: Any, source: str) -> dict[str, Any]:
+    def _one(self, value: object, column: str, source: str) -> dict[str, Any]:
         try:
-            result = self.ocr(image)
+            result = self.ocr(_image(value, column))
         except SlimOCRError as exc:
-            return {"source": source, "text": "", "n_lines": 0, "result": "", "error": str(exc)}
+            error = _named(str(exc), source)
+            return {"source": source, "text": "", "n_lines": 0, "result": "", "error": error}
         result.source = source
         return {
             "source": source,
@@ -66,17 +105,17 @@ class RayOCR:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """OCR each row of a batch (numpy format) into one output row."""
-        images: list[np.ndarray | bytes]
-        if "image" in batch:
-            images = [_rgb_to_bgr(np.asarray(im)) for im in batch["image"]]
-        elif "bytes" in batch:
-            images = [bytes(b) for b in batch["bytes"]]
-        else:
+        column = "image" if "image" in batch else "bytes"
+        if column not in batch:
             raise SlimOCRError(
                 f"batch has columns {sorted(batch)}; expected 'image' (read_images) or 'bytes' "
                 "(read_binary_files)"
             )
+        images = list(batch[column])
         paths = batch.get("path")
-        sources = [str(p) for p in paths] if paths is not None else ["<row>"] * len(images)
-        rows = [self._one(im, src) for im, src in zip(images, sources, strict=True)]
+        if paths is None:
+            sources = ["<row>"] * len(images)
+        else:  # a path column of bytes (not what Ray's readers give) is named as text, not b'..'
+            sources = [os.fsdecode(p) if isinstance(p, bytes) else str(p) for p in paths]
+        rows = [self._one(im, column, src) for im, src in zip(images, sources, strict=True)]
         return {key: np.array([row[key] for row in rows]) for key in rows[0]} if rows else {}
