@@ -25,11 +25,13 @@ from __future__ import annotations
 import copy
 import os
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slimocr.errors import ConfigError
+from slimocr.inputs import path_kind
 
 METHODS = ("train", "prune", "ptq", "pact")
 QUANT_METHODS = ("ptq", "pact")
@@ -37,6 +39,8 @@ PARENT_OUTPUTS = ("model", "pruned")
 # schema keys every recipe may hold next to its method's typed fields
 HEAD_KEYS = ("method", "parent", "parent_recipe", "parent_output")
 _VAR = re.compile(r"\$\{([^}]*)\}")
+# the recipes being loaded, outermost first: a parent_recipe chain that comes back is a loop
+_LOADING: ContextVar[tuple[Path, ...]] = ContextVar("_LOADING", default=())
 
 
 def runs_root() -> Path:
@@ -116,6 +120,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     """One recipe file as plain data (no base, no variables)."""
     import yaml
 
+    if path_kind(path) == "other":  # opening a FIFO blocks, a device never ends
+        raise ConfigError(f"{path}: cannot read recipe (a FIFO, device or socket, not a file)")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError as exc:
@@ -259,12 +265,19 @@ def split_head(
 
 def _zoo_parent_recipe(parent: str | None, where: str, records_path: Path | None) -> Path | None:
     """The recipe file of zoo model ``parent``; None for an import of official weights (a
-    zoo import, an official or a peer name)."""
+    zoo import, an official or a peer name). Any other name is an error."""
     if parent is None:
         return None
     from slimocr.zoo.records import RECORDS_JSON, load_records
+    from slimocr.zoo.registry import OFFICIAL_NAMES
 
-    record = load_records(records_path or RECORDS_JSON).get(parent)
+    records = load_records(records_path or RECORDS_JSON)
+    record = records.get(parent)
+    if record is None and parent not in OFFICIAL_NAMES:
+        raise ConfigError(
+            f"{where}.parent: unknown model {parent!r}; a zoo, official or peer name "
+            f"(known: {', '.join(sorted([*records, *OFFICIAL_NAMES]))})"
+        )
     if record is None or record.recipe == "import":
         return None
     if not record.recipe.endswith((".yaml", ".yml")):
@@ -396,12 +409,22 @@ def load_recipe(
         methods: the methods accepted here.
 
     Raises:
-        ConfigError: naming the file and key.
+        ConfigError: naming the file and key; also a ``parent_recipe`` chain that loops.
     """
     path = Path(path)
-    variables = variables or recipe_variables()
-    values = read_recipe(path, overrides, variables)
-    head, rest = split_head(values, str(path), methods, path.parent, records_path, default_method)
-    method = head.method or QUANT_METHODS[-1]
-    config = config_from_values(method, rest, str(path), head, variables, records_path)
+    loading = _LOADING.get()
+    if path.resolve() in loading:
+        chain = " -> ".join(p.name for p in (*loading, path.resolve()))
+        raise ConfigError(f"{loading[-1]}.parent_recipe: the parents loop ({chain})")
+    token = _LOADING.set((*loading, path.resolve()))
+    try:
+        variables = variables or recipe_variables()
+        values = read_recipe(path, overrides, variables)
+        head, rest = split_head(
+            values, str(path), methods, path.parent, records_path, default_method
+        )
+        method = head.method or QUANT_METHODS[-1]
+        config = config_from_values(method, rest, str(path), head, variables, records_path)
+    finally:
+        _LOADING.reset(token)
     return Recipe(path, head, config)

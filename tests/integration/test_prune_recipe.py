@@ -144,7 +144,7 @@ def test_cli_refuses_bad_kind_and_shard(tmp_path):
     res = runner.invoke(app, ["prune", "det", "--recipe", str(recipe)])
     assert res.exit_code == 1 and "is a rec recipe, not det" in res.output
     res = runner.invoke(app, ["sensitivity", "rec", "--recipe", str(recipe), "--shard", "2/2"])
-    assert res.exit_code == 1 and "need 0 <= i < n" in res.output
+    assert res.exit_code == 2 and "need 0 <= i < n" in res.output
     res = runner.invoke(app, ["prune", "rec", "--recipe", str(recipe), "--set", "select.bogus=1"])
     assert res.exit_code == 1 and "unknown key(s) ['bogus']" in res.output
 

@@ -152,4 +152,4 @@ def test_cli_refuses_its_source_as_output_and_a_model_of_the_other_kind(tmp_path
     assert wrong.exit_code == 1 and "expected a text detector" in wrong.output
     assert not out.exists()
     folder = CliRunner().invoke(app, ["quant-weights", "det", str(src), "-o", str(tmp_path)])
-    assert folder.exit_code == 1 and f"{tmp_path}: is a folder" in folder.output
+    assert folder.exit_code == 2 and f"{tmp_path}: is a folder" in folder.output

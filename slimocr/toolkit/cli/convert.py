@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail, require_torch
+from slimocr.cli.common import CliErrors, check_out_file, fail, require_torch
 
 
 def import_cmd(
@@ -21,6 +21,8 @@ def import_cmd(
 
     if model not in list_models():
         fail(f"unknown model {model!r}; known: {', '.join(list_models())}")
+    if out is not None:
+        check_out_file(out)  # an existing folder would pass for the cached import
     with CliErrors():
         typer.echo(import_official(model_spec(model), out=out, force=force))
 
@@ -37,25 +39,19 @@ def export_cmd(
 ) -> None:
     """Export MODEL to ONNX with PP-OCR's I/O (input x, dynamic batch/height/width)."""
     require_torch("export")
-    import torch
-
     from slimocr.official import official_charset
     from slimocr.toolkit.export.onnx_export import build_metadata, export_onnx
     from slimocr.toolkit.models import create_model, list_models, model_spec
+    from slimocr.toolkit.train.checkpoint import load_model_weights
 
     if model not in list_models():
         fail(f"unknown model {model!r}; known: {', '.join(list_models())}")
+    check_out_file(out)
     spec = model_spec(model)
     with CliErrors():
         net = create_model(model, pretrained=weights is None)
         if weights is not None:
-            if not weights.is_file():
-                fail(f"{weights}: weights file not found")
-            try:
-                state = torch.load(weights, map_location="cpu", weights_only=True)
-                net.load_state_dict(state.get("model", state))
-            except Exception as exc:  # noqa: BLE001 - report any unreadable checkpoint in one line
-                fail(f"{weights}: cannot load weights ({exc.__class__.__name__}: {exc})")
+            load_model_weights(net, weights)
         charset = official_charset(spec.charset) if spec.charset else None
         meta = build_metadata(
             spec.kind,

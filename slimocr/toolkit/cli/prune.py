@@ -8,27 +8,29 @@ from pathlib import Path
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail, require_torch
+from slimocr.cli.common import CliErrors, check_out_file, fail, require_torch
 
 
 def _parse_shard(shard: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in shard.split("/"))
     except ValueError:
-        fail(f"--shard must look like i/n (e.g. 0/2), not {shard!r}")
+        fail(f"--shard must look like i/n (e.g. 0/2), not {shard!r}", code=2)
     if not 0 <= i < n:
-        fail(f"--shard {shard}: need 0 <= i < n")
+        fail(f"--shard {shard}: need 0 <= i < n", code=2)
     return i, n
 
 
 def _load(kind: str, recipe: Path, overrides: list[str]):  # noqa: ANN202
     from slimocr.toolkit.compress.prune.config import load_recipe
+    from slimocr.toolkit.compress.prune.recipe import check_out_dir
 
     if kind not in ("det", "rec"):
-        fail(f"kind must be det or rec, not {kind!r}")
+        fail(f"kind must be det or rec, not {kind!r}", code=2)
     cfg = load_recipe(recipe, overrides)
     if cfg.kind != kind:
         fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
+    check_out_dir(cfg, str(recipe))
     return cfg
 
 
@@ -51,11 +53,14 @@ def sensitivity_cmd(
     require_torch("sensitivity")
     from slimocr.toolkit.compress.prune.recipe import run_sensitivity
 
+    shard_of = _parse_shard(shard)
+    if out is not None:
+        check_out_file(out)
     with CliErrors(
         "interrupted; the table keeps every finished point: the same command continues from it"
     ):
         cfg = _load(kind, recipe, set_)
-        table = run_sensitivity(cfg, out, _parse_shard(shard), log=typer.echo)
+        table = run_sensitivity(cfg, out, shard_of, log=typer.echo)
     summary = {k: table[k] for k in ("arch", "metric", "base", "base_macs", "shard")}
     summary["groups_measured"] = len(table["groups"])
     typer.echo(json.dumps(summary, indent=2))
@@ -72,8 +77,12 @@ def prune_cmd(
     Resumable: run the same command again after an interruption.
     """
     require_torch("prune")
+    from slimocr.files import file_in_the_way
     from slimocr.toolkit.compress.prune.recipe import run_prune
 
+    blocker = None if out is None else file_in_the_way(out)
+    if blocker is not None:
+        fail(f"--out {out}: {blocker} is a file, not a folder", code=2)
     overrides = list(set_) + ([f"out_dir={out}"] if out is not None else [])
     with CliErrors():
         cfg = _load(kind, recipe, overrides)

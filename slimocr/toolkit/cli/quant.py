@@ -8,7 +8,7 @@ from typing import cast
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail, require_torch
+from slimocr.cli.common import CliErrors, check_out_file, fail, require_torch
 
 
 def quant_cmd(
@@ -36,9 +36,12 @@ def quant_cmd(
     from slimocr.toolkit.recipes import QUANT_METHODS, load_recipe
 
     if kind not in ("det", "rec"):
-        fail(f"kind must be det or rec, not {kind!r}")
+        fail(f"kind must be det or rec, not {kind!r}", code=2)
     if method is not None and method not in METHODS:
-        fail(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}", code=2)
+    if check_limit is not None and check_limit < 1:
+        fail(f"--check-limit must be >= 1, got {check_limit}", code=2)
+    check_out_file(out)  # before the work whose result it holds
     with CliErrors():
         loaded = load_recipe(recipe, set_, methods=QUANT_METHODS)
         cfg, method = loaded.config, method or loaded.head.method or "pact"
@@ -69,8 +72,9 @@ def quant_weights_cmd(
     from slimocr.zoo.registry import Kind, resolve_model
 
     if kind not in ("det", "rec"):
-        fail(f"kind must be det or rec, not {kind!r}")
+        fail(f"kind must be det or rec, not {kind!r}", code=2)
     model_kind = cast(Kind, kind)  # checked just above
+    check_out_file(out)
     try:
         from slimocr.toolkit.compress.quant.weight_only import weight_only_file
     except ImportError:

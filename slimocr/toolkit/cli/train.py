@@ -25,7 +25,7 @@ def train_cmd(
     from slimocr.toolkit.train.trainer import Trainer
 
     if kind not in ("det", "rec"):
-        fail(f"kind must be det or rec, not {kind!r}")
+        fail(f"kind must be det or rec, not {kind!r}", code=2)
     with CliErrors():
         cfg = load_config(recipe, set_)
         if cfg.kind != kind:

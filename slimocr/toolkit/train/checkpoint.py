@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from slimocr.errors import ModelFileError
+from slimocr.inputs import MAX_MODEL_BYTES, regular_file_size
 from slimocr.toolkit.pretrained.weights import atomic_torch_save
 
 
@@ -46,15 +47,29 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ModelFileError(f"{path}: cannot load checkpoint ({exc.__class__.__name__})") from exc
 
 
+def load_problem(exc: BaseException, limit: int = 300) -> str:
+    """Why loading a checkpoint's entries failed, on one short line: a missing entry, or the
+    first lines of torch's message (``load_state_dict`` lists every mismatched tensor)."""
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} entry" if exc.args else "a missing entry"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = " ".join(lines[:2]) or exc.__class__.__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_model_weights(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a state dict (or a checkpoint's ``model`` entry) into ``model``."""
+    """Load a state dict (or a checkpoint's ``model`` entry) into ``model``.
+
+    Raises:
+        ModelFileError: missing, not a regular file, unreadable, or not weights of ``model``.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: weights file not found")
+    regular_file_size(path, "weights", MAX_MODEL_BYTES, ModelFileError)
     state = load_checkpoint(path)
-    state = state.get("model", state)
     try:
+        state = state.get("model", state)
         model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ModelFileError(f"{path}: weights do not fit the model ({first})") from exc
+    except (AttributeError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: weights do not fit the model ({load_problem(exc)})"
+        ) from None

@@ -393,8 +393,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 def build_config(cls: type, values: Any, where: str) -> Any:
     """An instance of dataclass ``cls`` from plain data (nested dataclasses, Literal, Optional,
-    list, tuple fields), refusing unknown keys and wrong types with a :class:`ConfigError`
-    that names the key (``where.key``). ``None`` gives the defaults."""
+    list, tuple fields), refusing unknown keys, missing required keys and wrong types with a
+    :class:`ConfigError` that names the key (``where.key``). ``None`` gives the defaults."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -404,6 +404,15 @@ def build_config(cls: type, values: Any, where: str) -> Any:
     unknown = sorted(set(values) - names, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(names)}")
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
     try:
         return cls(**kwargs)

@@ -22,12 +22,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from slimocr.errors import Interrupted
+from slimocr.errors import ConfigError, Interrupted, ModelFileError
 from slimocr.files import atomic_write
 from slimocr.toolkit.models import create_model
 from slimocr.toolkit.train.checkpoint import (
     load_checkpoint,
     load_model_weights,
+    load_problem,
     rng_state,
     save_checkpoint,
     seed_everything,
@@ -135,7 +136,9 @@ class Trainer:
                 p.requires_grad_(name.startswith(prefixes))
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
-            raise ValueError(f"trainable={cfg.trainable}: no parameter matches")
+            raise ConfigError(
+                f"trainable: no parameter of {cfg.model} starts with any of {cfg.trainable}"
+            )
         opt_cls = torch.optim.AdamW if cfg.optim.name == "adamw" else torch.optim.Adam
         self.optimizer: torch.optim.Optimizer = opt_cls(
             params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
@@ -170,12 +173,18 @@ class Trainer:
         if not self.last_path.exists():
             return False
         ckpt = load_checkpoint(self.last_path)
-        self._bare().load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
-        self.step = int(ckpt["step"])
-        best = float(ckpt["best"])
+        try:  # another model's or another trainable set's checkpoint, or not one of ours
+            self._bare().load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            self.step = int(ckpt["step"])
+            best = float(ckpt["best"])
+        except (AttributeError, KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"{self.last_path}: not a checkpoint of this run ({load_problem(exc)}); move "
+                "it away to start the run over"
+            ) from None
         self.best = None if best != best else best  # NaN = no evaluation yet
         return True
 
@@ -251,7 +260,7 @@ class Trainer:
         per_epoch = len(sampler) // cfg.data.batch_size
         if per_epoch == 0:
             n_train = len(cast(Sized, train_ds))  # the task's datasets are map-style
-            raise ValueError(
+            raise ConfigError(
                 f"{cfg.data.train}: {n_train} training samples (per process) is fewer than "
                 f"one batch of {cfg.data.batch_size}"
             )

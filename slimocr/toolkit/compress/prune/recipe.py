@@ -97,6 +97,16 @@ def held_out_evaluator(recipe: PruneRecipe, out_dir: Path) -> tuple[Callable, di
     return evaluate, {"metric": task.metric, **setup}
 
 
+def check_out_dir(recipe: PruneRecipe, where: str = "recipe") -> None:
+    """Refuse an ``out_dir`` that cannot be a folder (it, or a folder on its way, is a file)
+    before any work, rather than when the first result is written."""
+    from slimocr.files import file_in_the_way
+
+    blocker = file_in_the_way(recipe.out_dir)
+    if blocker is not None:
+        raise ConfigError(f"{where}.out_dir: {blocker} is a file, not a folder")
+
+
 def shard_path(out: Path, shard: tuple[int, int]) -> Path:
     i, n = shard
     return out if n == 1 else out.with_name(f"{out.stem}.shard{i}of{n}{out.suffix}")
@@ -111,6 +121,7 @@ def run_sensitivity(
     """Measure (resuming) the table; a finished shard merges all shards once they are done."""
     from slimocr.toolkit.models import create_model
 
+    check_out_dir(recipe)
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     out_dir = Path(recipe.out_dir)
@@ -458,6 +469,7 @@ def evaluate_onnx(recipe: PruneRecipe, onnx_path: Path) -> dict[str, Any]:
 
 def run_prune(recipe: PruneRecipe, recipe_name: str = "", log: Log = print) -> dict[str, Any]:
     """The whole recipe; every stage resumes from what ``out_dir`` already holds."""
+    check_out_dir(recipe, recipe_name or "recipe")
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     table = None

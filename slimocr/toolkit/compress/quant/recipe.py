@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from slimocr.errors import ConfigError
+from slimocr.errors import ConfigError, OptionError
 from slimocr.eval.pool import resolve_data
 from slimocr.toolkit.compress.quant.config import CalibConfig, QuantConfig
 from slimocr.toolkit.train.config import TrainConfig, check_arch_kind, check_ranges
@@ -282,6 +282,7 @@ def run_quant(
         assert isinstance(config, QuantRecipe)  # a quant method's recipe types as QuantRecipe
         recipe, method = config, method or loaded.head.method
     method = method or "pact"
+    _check_outputs(recipe, out, check_data, check_limit)
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     qcfg = recipe.quant if method == "pact" else dataclasses.replace(recipe.quant, pact=False)
@@ -328,6 +329,24 @@ def run_quant(
     report["size_bytes"] = out.stat().st_size
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
+
+
+def _check_outputs(
+    recipe: QuantRecipe, out: str | Path, check_data: str | Path | None, check_limit: int | None
+) -> None:
+    """Refuse, before calibration and training, an ``out`` that cannot be written and a
+    ``check_data`` set that cannot be read (its labels are read now)."""
+    from slimocr.files import out_file_problem
+
+    problem = out_file_problem(out)
+    if problem:
+        raise ConfigError(problem)
+    if check_limit is not None and check_limit < 1:
+        raise OptionError(f"check_limit: must be >= 1, got {check_limit}")
+    if check_data is not None:
+        from slimocr.eval.readers import load_det_dataset, load_rec_dataset
+
+        (load_det_dataset if recipe.kind == "det" else load_rec_dataset)(check_data)
 
 
 def _train(
