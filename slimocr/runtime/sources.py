@@ -130,7 +130,8 @@ def read_list_file(path: Path) -> list[Path]:
     relative paths taken from the current folder.
 
     Raises:
-        ImageReadError: the list file cannot be read.
+        ImageReadError: the list file cannot be read, or lists nothing (only blank lines and
+            comments: a run that reads nothing would otherwise end as a success).
     """
     data = read_regular_file(path, "list", MAX_LABEL_BYTES, ImageReadError)
     try:
@@ -138,7 +139,10 @@ def read_list_file(path: Path) -> list[Path]:
     except UnicodeDecodeError as exc:
         raise ImageReadError(f"{path}: cannot read the list of images ({exc})") from None
     lines = (line.strip() for line in text.splitlines())
-    return [Path(line) for line in lines if line and not line.startswith("#")]
+    listed = [Path(line) for line in lines if line and not line.startswith("#")]
+    if not listed:
+        raise ImageReadError(f"{path}: the list names no file (only blank lines and comments)")
+    return listed
 
 
 def _folder_files(folder: Path, recursive: bool) -> tuple[list[Path], list[str]]:

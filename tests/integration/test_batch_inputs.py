@@ -211,6 +211,17 @@ def test_a_list_file_with_a_byte_order_mark(tmp_path: Path) -> None:
     assert collect_sources([], list_file=listing) == ([str(SAMPLE)], [])
 
 
+def test_a_list_of_only_comments_is_a_problem_not_a_silent_success(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("# scans of monday\n\n   \n")
+    sources, problems = collect_sources([], list_file=listing)
+    assert sources == [] and problems == [
+        f"{listing}: the list names no file (only blank lines and comments)"
+    ]
+    result = _ocr("--list", str(listing))
+    assert result.exit_code == 1
+
+
 def test_out_below_a_file_is_refused_before_any_work(tmp_path: Path) -> None:
     victim = tmp_path / "victim.png"
     victim.write_bytes(b"x")
