@@ -81,6 +81,25 @@ def printable(text: object) -> str:
     return str(text).translate(_CONTROL)
 
 
+UNNAMED_SOURCES = ("<array>", "<bytes>")
+"""What :func:`slimocr.infer.image.load_image` calls an image that came without a name."""
+
+
+def named_after(message: str, source: str) -> str:
+    """An error ``message`` about ``source``: the ``<array>`` or ``<bytes>`` it opens with
+    replaced by the source's name, or that name put in front when the message does not open
+    with it (a rendered PDF page, a Ray row).
+
+    >>> named_after("<array>: image too small (1x1)", "doc.pdf#page=2")
+    'doc.pdf#page=2: image too small (1x1)'
+    """
+    name = printable(source)
+    for unnamed in UNNAMED_SOURCES:
+        if message.startswith(unnamed):
+            return name + message[len(unnamed) :]
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
 def json_text(obj: object, indent: int | None = None) -> str:
     r"""JSON (one line unless ``indent``) with non-ASCII text kept as is, unless it holds a
     name that is not valid UTF-8 (a file name's undecodable bytes, kept by Python as lone

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,19 +151,6 @@ class _PathResolver:
         if len(hits) > 1:
             return None, f"image {rel!r} is ambiguous: {', '.join(str(h) for h in hits)}"
         return None, f"image file not found: {direct}"
-
-
-def _seen_before(
-    image: Path, lineno: int, seen: dict[Path, int], where: str, issues: _Issues
-) -> bool:
-    """Report ``image`` when an earlier line of the file named it (counted twice, it would
-    weigh twice in the metrics); else remember it and return False."""
-    key = Path(os.path.normpath(image))
-    first = seen.setdefault(key, lineno)
-    if first != lineno:
-        issues.report(where, f"image {str(image)!r} is already labelled on line {first}")
-        return True
-    return False
 
 
 def _parse_coords(values: list[object]) -> np.ndarray | str:
@@ -317,7 +303,6 @@ def read_paddle_det_labels(
     issues = _Issues(on_error)
     resolver = _PathResolver(Path(root) if root is not None else label_file.parent)
     samples: SampleList[DetSample] = SampleList()
-    seen: dict[Path, int] = {}
     for lineno, line in _read_lines(label_file):
         where = f"{label_file}:{lineno}"
         split = _split_path_label(line, "\t", where, issues)
@@ -343,8 +328,6 @@ def read_paddle_det_labels(
         if image is None:
             issues.report(where, why)
             continue
-        if _seen_before(image, lineno, seen, where, issues):
-            continue
         sample.image = image
         samples.append(sample)
     samples.warnings = issues.warnings
@@ -358,7 +341,6 @@ def _read_rec(
     issues = _Issues(on_error)
     resolver = _PathResolver(Path(root) if root is not None else label_file.parent)
     samples: SampleList[RecSample] = SampleList()
-    seen: dict[Path, int] = {}
     for lineno, line in _read_lines(label_file):
         where = f"{label_file}:{lineno}"
         split = _split_path_label(line, sep, where, issues)
@@ -371,8 +353,6 @@ def _read_rec(
         image, why = resolver.resolve(split[0])
         if image is None:
             issues.report(where, why)
-            continue
-        if _seen_before(image, lineno, seen, where, issues):
             continue
         samples.append(RecSample(image, split[1]))
     samples.warnings = issues.warnings

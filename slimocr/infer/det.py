@@ -44,7 +44,8 @@ class DetPreprocess:
 
     This is PaddleOCR's ``DetResizeForTest`` (resize type 0) + ``NormalizeImage`` +
     ``ToCHWImage``: the scale ratio comes from the limit, lowered where needed so that the
-    longer side stays within ``max_side_limit`` (4000, as PaddleOCR 3 caps it), each scaled side
+    longer side stays within ``max_side_limit`` (4000, as PaddleOCR 3 caps it; a larger
+    ``limit_side_len`` raises the cap to itself), each scaled side
     is truncated to an int, then rounded to a multiple of 32 (at least 32). Images whose
     ``h + w < 64`` are first zero-padded at the bottom/right to at least 32×32, as PaddleOCR
     does. The BGR pixels are normalized as they are (``/255``, ImageNet mean/std), which is
@@ -81,7 +82,9 @@ class DetPreprocess:
             ratio = limit / (h if h < w else w) if min(h, w) < limit else 1.0
         else:
             ratio = limit / max(h, w)
-        ratio = min(ratio, self.max_side_limit / max(h, w))
+        # a limit above the cap is the caller's own choice and wins
+        cap = max(self.max_side_limit, self.limit_side_len)
+        ratio = min(ratio, cap / max(h, w))
         return _round32(int(h * ratio)), _round32(int(w * ratio))
 
     def resize(self, img: np.ndarray) -> np.ndarray:

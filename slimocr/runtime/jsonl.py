@@ -25,17 +25,13 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-# how every line SlimOCR writes starts (json_text of OCRResult.to_dict, "source" first)
-_LINE_START = b'{"source": '
-
-
 def recover(path: Path) -> set[str]:
     """The sources a results file holds, after cutting off a partial last line (one a
     killed run may leave: the bytes after the last newline) in place.
 
     The file is cut only once every complete line has been read as a result line and the
-    partial one looks like the start of one: a file that SlimOCR did not write is refused
-    untouched.
+    partial one is blank or the start of a JSON object: a file that SlimOCR did not write is
+    refused untouched.
 
     Raises:
         ConfigError: a complete line is not a JSON object with a ``source``, or the partial
@@ -57,13 +53,14 @@ def recover(path: Path) -> set[str]:
             raise ConfigError(
                 f"{path}:{number}: not a SlimOCR result line; cannot resume into this file"
             ) from None
-    tail = data[end:]
-    if tail and tail[: len(_LINE_START)] != _LINE_START[: len(tail)]:
+    tail = data[end:].lstrip()
+    # what a killed writer leaves: the start of a JSON object (any writer's spacing) or blanks
+    if tail and not tail.startswith(b"{"):
         number = data.count(b"\n") + 1
         raise ConfigError(
             f"{path}:{number}: not the start of a SlimOCR result line; cannot resume into this file"
         )
-    if tail:
+    if end < len(data):
         os.truncate(path, end)  # one system call: the cut is whole or not made
         _fsync_file(path)
     return done

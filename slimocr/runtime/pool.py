@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slimocr.errors import OptionError, SlimOCRError
+from slimocr.errors import ModelFileError, OptionError, SlimOCRError
 from slimocr.infer.results import OCRResult
-from slimocr.inputs import check_int, printable
+from slimocr.inputs import check_int, named_after
 from slimocr.runtime.jsonl import ResultsFile
 from slimocr.runtime.sources import collect_sources, load_source
 
@@ -71,8 +71,10 @@ def check_run_options(
     threads_per_worker(workers, threads)
     check_threads(threads)
     taken = set(inspect.signature(OCR.__init__).parameters) - {"self", "threads"}
-    if pipeline is not None:  # the pipeline names the models
-        taken -= {"det_model", "rec_model"}
+    if pipeline is not None:  # the pipeline names the models (None: not given, as it was)
+        models = sorted(k for k in ("det_model", "rec_model") if options.get(k) is not None)
+        if models:
+            raise OptionError(f"give a pipeline or {' / '.join(models)}, not both")
     unknown = sorted(set(options) - taken)
     if unknown:
         raise OptionError(
@@ -91,14 +93,11 @@ def build_ocr(pipeline: str | None, options: dict[str, Any]):  # noqa: ANN201
 
 
 def _named(exc: SlimOCRError, source: str) -> SlimOCRError:
-    """``exc`` with the source named in place of the ``<array>`` that a rendered page is to
-    :func:`~slimocr.infer.image.load_image` (``doc.pdf#page=3: image too small ...``)."""
+    """``exc`` naming ``source`` (:func:`~slimocr.inputs.named_after`): a rendered page is an
+    ``<array>`` to :func:`~slimocr.infer.image.load_image`."""
     message = str(exc)
-    if message.startswith("<array>"):
-        return type(exc)(source + message[len("<array>") :])
-    if not message.startswith(printable(source)):
-        return type(exc)(f"{source}: {message}")
-    return exc
+    renamed = named_after(message, source)
+    return exc if renamed == message else type(exc)(renamed)
 
 
 def read_one(ocr, source: str) -> Outcome:  # noqa: ANN001
@@ -131,9 +130,13 @@ def _init_worker(pipeline: str | None, options: dict[str, Any]) -> None:
     keep_freed_memory()  # the worker process is ours
     try:
         _WORKER["ocr"] = build_ocr(pipeline, options)
-    except Exception as exc:  # reported by the first task, then the run stops
+    except SlimOCRError as exc:  # reported by the first task, then the run stops
         # (raised here, any error breaks the pool, which reads as a worker killed)
         _WORKER["setup_error"] = exc
+    except Exception as exc:  # one line in the parent too, and always picklable
+        _WORKER["setup_error"] = ModelFileError(
+            f"cannot build the OCR ({type(exc).__name__}: {exc})"
+        )
 
 
 def _work(source: str) -> tuple[str, Outcome]:

@@ -25,9 +25,7 @@ from typing import Any
 import numpy as np
 
 from slimocr.errors import ImageReadError, OptionError, SlimOCRError
-from slimocr.inputs import printable
-
-_UNNAMED = ("<bytes>", "<array>")  # what load_image calls encoded bytes and arrays
+from slimocr.inputs import named_after
 
 
 def _rgb_to_bgr(img: np.ndarray) -> np.ndarray:
@@ -61,15 +59,6 @@ def _image(value: object, column: str) -> np.ndarray | bytes:
     return data
 
 
-def _named(message: str, source: str) -> str:
-    """``message`` with the row's source in place of the ``<bytes>`` or ``<array>`` that
-    :func:`~slimocr.infer.image.load_image` names an image by."""
-    for unnamed in _UNNAMED:
-        if message.startswith(unnamed):
-            return printable(source) + message[len(unnamed) :]
-    return message
-
-
 class RayOCR:
     """A Ray Data batch function with one :class:`~slimocr.infer.pipeline.OCR` per actor.
 
@@ -84,15 +73,16 @@ class RayOCR:
     def __init__(self, pipeline: str | None = None, threads: int = 1, **options: Any) -> None:
         from slimocr.runtime.pool import build_ocr
 
-        if pipeline is not None and {"det_model", "rec_model"} & options.keys():
-            raise OptionError("give pipeline or det_model/rec_model, not both")
+        models = [k for k in ("det_model", "rec_model") if options.get(k) is not None]
+        if pipeline is not None and models:
+            raise OptionError(f"give a pipeline or {' / '.join(models)}, not both")
         self.ocr = build_ocr(pipeline, {**options, "threads": threads})
 
     def _one(self, value: object, column: str, source: str) -> dict[str, Any]:
         try:
             result = self.ocr(_image(value, column))
         except SlimOCRError as exc:
-            error = _named(str(exc), source)
+            error = named_after(str(exc), source)
             return {"source": source, "text": "", "n_lines": 0, "result": "", "error": error}
         result.source = source
         return {

@@ -259,13 +259,18 @@ def split_head(
         if not parent_recipe.is_file():
             raise ConfigError(f"{where}.parent_recipe: {parent_recipe} not found")
     else:
-        parent_recipe = _zoo_parent_recipe(parent, where, records_path)
+        # a name only labels the lineage where the recipe names its own weights (a quantized
+        # file's parent, a training run's init); otherwise it says where the weights come from
+        labels_only = quant or values.get("init") is not None or values.get("weights") is not None
+        parent_recipe = _zoo_parent_recipe(parent, where, records_path, strict=not labels_only)
     return Head(method, parent, parent_recipe, output), values
 
 
-def _zoo_parent_recipe(parent: str | None, where: str, records_path: Path | None) -> Path | None:
+def _zoo_parent_recipe(
+    parent: str | None, where: str, records_path: Path | None, strict: bool = True
+) -> Path | None:
     """The recipe file of zoo model ``parent``; None for an import of official weights (a
-    zoo import, an official or a peer name). Any other name is an error."""
+    zoo import, an official or a peer name). With ``strict``, any other name is an error."""
     if parent is None:
         return None
     from slimocr.zoo.records import RECORDS_JSON, load_records
@@ -273,7 +278,7 @@ def _zoo_parent_recipe(parent: str | None, where: str, records_path: Path | None
 
     records = load_records(records_path or RECORDS_JSON)
     record = records.get(parent)
-    if record is None and parent not in OFFICIAL_NAMES:
+    if record is None and parent not in OFFICIAL_NAMES and strict:
         raise ConfigError(
             f"{where}.parent: unknown model {parent!r}; a zoo, official or peer name "
             f"(known: {', '.join(sorted([*records, *OFFICIAL_NAMES]))})"

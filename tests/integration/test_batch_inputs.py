@@ -77,6 +77,27 @@ def test_resume_into_a_foreign_file_leaves_it_untouched(tmp_path: Path) -> None:
     assert victim.read_bytes() == b"hello"
 
 
+@pytest.mark.parametrize(
+    "tail",
+    [b'{"source":"b.p', b"  ", b'{ "source": "b.png", "lin'],
+    ids=["compact", "blank", "spaced"],
+)
+def test_resume_cuts_any_partial_json_object_or_blank_tail(tmp_path: Path, tail: bytes) -> None:
+    results = tmp_path / "r.jsonl"
+    results.write_bytes(b'{"source":"a.png","lines":[]}\n' + tail)
+    with ResultsFile(results, resume=True) as file:
+        assert file.done == {"a.png"}
+    assert results.read_bytes() == b'{"source":"a.png","lines":[]}\n'
+
+
+def test_model_names_given_as_none_beside_a_pipeline_are_not_given() -> None:
+    from slimocr.runtime.pool import check_run_options
+
+    check_run_options(1, 1, "slimocr-v6t-w8", {"det_model": None, "rec_model": None})
+    with pytest.raises(OptionError, match="give a pipeline or det_model, not both"):
+        check_run_options(1, 1, "slimocr-v6t-w8", {"det_model": "x.onnx", "rec_model": None})
+
+
 def test_a_page_pdfium_cannot_load_is_one_error_and_the_rest_are_read(tmp_path: Path) -> None:
     pytest.importorskip("pypdfium2", reason="needs the pdf extra")
     pdf = _pdf(tmp_path / "doc.pdf", "200 100", kids="3 0 R 42")  # the 2nd kid is no page

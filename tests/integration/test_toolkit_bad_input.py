@@ -81,6 +81,16 @@ def test_unknown_parent_name_is_an_error(tmp_path: Path):
     assert code == 1 and "t.yaml.parent: unknown model 'no-such-model'" in output
 
 
+def test_a_parent_name_that_only_labels_the_lineage_is_kept(tmp_path: Path):
+    from slimocr.toolkit.recipes import load_recipe
+
+    # a training run with its own init weights, and a quantization recipe: the name is a label
+    train = f"method: train\n{DET}data:\n  train: x\ninit: my.pt\nparent: my-finetuned-det\n"
+    assert load_recipe(_write(tmp_path / "t.yaml", train)).head.parent == "my-finetuned-det"
+    quant = load_recipe(RECIPES / "quant_det_v6s_ptq.yaml", ["parent=my-finetuned-det"])
+    assert quant.head.parent == "my-finetuned-det"
+
+
 def test_known_parent_names_still_load():
     from slimocr.toolkit.recipes import load_recipe
 

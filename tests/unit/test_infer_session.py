@@ -205,9 +205,11 @@ def test_option_bounds_accept_the_edges_and_refuse_a_huge_resize() -> None:
     assert DBPostProcess(box_thresh=1.0, thresh=0.0).box_thresh == 1.0
     img = np.zeros((100, 4000, 3), dtype=np.uint8)
     assert DetPreprocess(10000, "max").resize(img).shape == (96, 4000, 3)  # never upscales
-    # a "min" limit scales a long line image up only until its longer side is 4000
-    assert DetPreprocess(8192, "min").resize(img).shape == (96, 4000, 3)  # not 8192 x 327680
+    # a "min" limit scales a long line image up only until its longer side is 4000 (or the
+    # limit itself, when that is larger)
     assert DetPreprocess(736, "min").target_size(24, 3000) == (32, 4000)  # not 736 x 92000
+    assert DetPreprocess(8192, "min").resize(img).shape == (192, 8192, 3)  # not 8192 x 327680
+    assert DetPreprocess(6000, "max").target_size(3000, 6000) == (3008, 6016)  # no cap below it
     with pytest.raises(OptionError, match="resizes a 4000x100 image to"):
         DetPreprocess(8192, "min", max_side_limit=400_000).resize(img)
     with pytest.raises(OptionError, match="max_side_limit must be positive"):
