@@ -264,3 +264,15 @@ def test_zoo_build_work_below_a_file_is_refused(tmp_path: Path, monkeypatch: pyt
     blocker = _write(tmp_path / "file", "x")
     code, output = _run("zoo", "build", "ppocrv3-det-ptq-int8", "--work", str(blocker))
     assert code == 2 and f"--work {blocker}: {blocker} is a file, not a folder" in output
+
+
+def test_prune_ratios_and_a_uniform_ratio_together_are_refused():
+    # the recipe's explicit (empty) ratios would otherwise win and nothing would be cut
+    from slimocr.toolkit.recipes import load_recipe
+
+    with pytest.raises(ConfigError, match=r"select\.ratios: give ratios or uniform_ratio, not"):
+        load_recipe(RECIPES / "prune_det_v6t.yaml", ["select.uniform_ratio=0.25"])
+    chosen = load_recipe(
+        RECIPES / "prune_det_v6t.yaml", ["select.ratios=null", "select.uniform_ratio=0.25"]
+    )
+    assert chosen.config.select.uniform_ratio == 0.25

@@ -63,6 +63,12 @@ class SelectSection:
     round_to: int = 1
 
     def __post_init__(self) -> None:
+        if self.ratios is not None and self.uniform_ratio is not None:
+            # explicit ratios (even none: {}) would win without a word
+            raise FieldValueError(
+                "ratios: give ratios or uniform_ratio, not both (ratios: null to use "
+                f"uniform_ratio {self.uniform_ratio})"
+            )
         named = {f"ratios.{k}": v for k, v in (self.ratios or {}).items()}
         for key, value in {"uniform_ratio": self.uniform_ratio, **named}.items():
             if value is not None and not 0.0 <= value <= 1.0:
