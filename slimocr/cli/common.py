@@ -107,6 +107,16 @@ def check_out_file(path: Path) -> None:
         fail(problem, code=2)
 
 
+def check_out_folder(option: str, path: Path) -> None:
+    """Exit with a clear line (code 2) when ``path``, given as ``option``, cannot be an output
+    folder: it, or a folder on its way, is a file (:func:`slimocr.files.file_in_the_way`)."""
+    from slimocr.files import file_in_the_way
+
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        fail(f"{option} {path}: {blocker} is a file, not a folder", code=2)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON, whole or not at all (:func:`slimocr.files.atomic_write`); an
     unwritable path is a :class:`ConfigError` naming it."""

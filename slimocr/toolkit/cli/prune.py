@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from slimocr.cli.common import CliErrors, check_out_file, fail, require_torch
+from slimocr.cli.common import CliErrors, check_out_file, check_out_folder, fail, require_torch
 
 
 def _parse_shard(shard: str) -> tuple[int, int]:
@@ -77,12 +77,10 @@ def prune_cmd(
     Resumable: run the same command again after an interruption.
     """
     require_torch("prune")
-    from slimocr.files import file_in_the_way
     from slimocr.toolkit.compress.prune.recipe import run_prune
 
-    blocker = None if out is None else file_in_the_way(out)
-    if blocker is not None:
-        fail(f"--out {out}: {blocker} is a file, not a folder", code=2)
+    if out is not None:
+        check_out_folder("--out", out)
     overrides = list(set_) + ([f"out_dir={out}"] if out is not None else [])
     with CliErrors():
         cfg = _load(kind, recipe, overrides)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from slimocr.cli.common import CliErrors, fail, require_torch
+from slimocr.cli.common import CliErrors, check_out_folder, require_torch
 
 
 def build_cmd(
@@ -23,12 +23,10 @@ def build_cmd(
 ) -> None:
     """Rebuild a zoo model from the official weights by its recipe (parents first)."""
     require_torch("zoo build")
-    from slimocr.files import file_in_the_way
     from slimocr.toolkit.zoo.build import build
 
-    blocker = None if work is None else file_in_the_way(work)
-    if blocker is not None:
-        fail(f"--work {work}: {blocker} is a file, not a folder", code=2)
+    if work is not None:
+        check_out_folder("--work", work)
     with CliErrors():
         record = build(name, work_dir=work, overrides=list(set_), log=typer.echo)
     typer.echo(f"{record.name}: {record.file} sha256={record.sha256} {record.size_bytes} bytes")
