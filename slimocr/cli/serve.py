@@ -53,6 +53,8 @@ def serve_cmd(
         fail(f"--max-pixels must be at most {DEFAULT_MAX_PIXELS}, got {max_pixels}", code=2)
     if not 0 <= port <= 65535:
         fail(f"--port must be 0..65535, got {port}", code=2)
+    if not 1 <= workers <= 1024:
+        fail(f"--workers must be 1..1024, got {workers}", code=2)
     with CliErrors():
         options = {
             "threads": threads_per_worker(workers, threads),

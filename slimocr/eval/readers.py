@@ -153,31 +153,50 @@ class _PathResolver:
         return None, f"image file not found: {direct}"
 
 
+def _shown(value: object, limit: int = 20) -> str:
+    """``repr(value)`` cut to ``limit`` characters (``...`` marks the cut)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def _parse_coords(values: list[object]) -> np.ndarray | str:
     """Return a float64 array, or an error message for a non-numeric, non-finite or out of
     range (:data:`MAX_COORD`) value."""
     out = []
+    out_of_range = f"is out of range (limit {MAX_COORD:g})"
     for v in values:
         if isinstance(v, bool):
             return f"coordinate {v!r} is not a number"
         try:
             f = float(v)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            return f"coordinate {v!r} is not a number"
+            return f"coordinate {_shown(v)} is not a number"
         except OverflowError:  # an integer of hundreds of digits
-            return f"coordinate {str(v)[:20]}... is out of range (limit {MAX_COORD:g})"
+            return f"coordinate {_shown(v)} {out_of_range}"
+        if math.isinf(f) and isinstance(v, str) and "inf" not in v.lower():
+            return f"coordinate {_shown(v)} {out_of_range}"  # digits past float's range
         if not math.isfinite(f):
-            return f"coordinate {v!r} is not finite"
+            return f"coordinate {_shown(v)} is not finite"
         if abs(f) > MAX_COORD:
-            return f"coordinate {v!r} is out of range (limit {MAX_COORD:g})"
+            return f"coordinate {_shown(v)} {out_of_range}"
         out.append(f)
     return np.asarray(out, dtype=np.float64)
+
+
+def _within_line_limit(line: str, where: str, issues: _Issues) -> bool:
+    """Whether ``line`` is at most :data:`MAX_LABEL_LINE_CHARS` long (else it is reported)."""
+    if len(line) <= MAX_LABEL_LINE_CHARS:
+        return True
+    issues.report(where, f"line too long ({len(line)} characters; limit {MAX_LABEL_LINE_CHARS})")
+    return False
 
 
 def _read_icdar_file(gt_file: Path, issues: _Issues) -> tuple[list[np.ndarray], list[str]]:
     polys, texts = [], []
     for lineno, line in _read_lines(gt_file):
         where = f"{gt_file}:{lineno}"
+        if not _within_line_limit(line, where, issues):
+            continue
         parts = line.split(",", 8)
         if len(parts) < 9:
             issues.report(where, f"expected 8 coordinates and a transcription, got {line!r}")
@@ -209,37 +228,40 @@ def read_icdar_gt_dir(
         One :class:`DetSample` per GT file, with ``.warnings``.
 
     Raises:
-        LabelError: a bad line (``file:line``), a GT file without image, or an empty GT folder.
+        LabelError: a bad line (``file:line``), a GT file without image or whose stem two
+            images share (``img_1.jpg`` and ``img_1.png``), or an empty GT folder.
     """
     images_dir, gt_dir = Path(images_dir), Path(gt_dir)
     issues = _Issues(on_error)
     for folder in (gt_dir, images_dir):
         if not folder.is_dir():
             raise LabelError(f"{folder}: not a folder")
-    by_stem: dict[str, Path] = {}
+    by_stem: dict[str, list[Path]] = {}
     for img in sorted(images_dir.iterdir()):
         if _is_image(img):
-            by_stem.setdefault(img.stem, img)
+            by_stem.setdefault(img.stem, []).append(img)
     gt_files = sorted((p for p in gt_dir.glob("*.txt") if p.is_file()), key=_natural_key)
     if not gt_files:
         raise LabelError(f"{gt_dir}: no GT .txt files")
     samples: SampleList[DetSample] = SampleList()
     for gt_file in gt_files:
         stem = gt_file.stem[3:] if gt_file.stem.startswith("gt_") else gt_file.stem
-        image = by_stem.get(stem)
-        if image is None:
+        images = by_stem.get(stem, [])
+        if not images:
             issues.report(str(gt_file), f"no image {stem}.* in {images_dir}")
             continue
+        if len(images) > 1:
+            found = ", ".join(str(p) for p in images)
+            issues.report(str(gt_file), f"image {stem}.* is ambiguous: {found}")
+            continue
         polys, texts = _read_icdar_file(gt_file, issues)
-        samples.append(DetSample(image, polys, texts, [t == "###" for t in texts]))
+        samples.append(DetSample(images[0], polys, texts, [t == "###" for t in texts]))
     samples.warnings = issues.warnings
     return samples
 
 
 def _split_path_label(line: str, sep: str, where: str, issues: _Issues) -> tuple[str, str] | None:
-    if len(line) > MAX_LABEL_LINE_CHARS:
-        n = len(line)
-        issues.report(where, f"line too long ({n} characters; limit {MAX_LABEL_LINE_CHARS})")
+    if not _within_line_limit(line, where, issues):
         return None
     if sep not in line:
         name = "a tab" if sep == "\t" else "a space"
@@ -317,6 +339,9 @@ def read_paddle_det_labels(
             boxes = json.loads(payload)
         except json.JSONDecodeError as exc:
             issues.report(where, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except ValueError as exc:  # an integer of thousands of digits (int_max_str_digits)
+            issues.report(where, f"invalid JSON ({str(exc).split(';')[0]})")
             continue
         except RecursionError:
             issues.report(where, "JSON nested too deeply")

@@ -16,6 +16,7 @@ import numpy as np
 
 from slimocr.errors import OptionError
 from slimocr.infer.draw import draw_result
+from slimocr.infer.image import ImageSource
 from slimocr.infer.results import OCRResult
 
 
@@ -31,18 +32,20 @@ def _font(path: str | Path | None, size: int):  # noqa: ANN202
 
 
 def draw_with_text(
-    img_bgr: np.ndarray, result: OCRResult, font: str | Path | None = None
+    img_bgr: ImageSource, result: OCRResult, font: str | Path | None = None
 ) -> np.ndarray:
     """The boxes drawn on the image, side by side with a white panel holding each line's
     text in its box (H×2W×3 uint8 BGR).
 
     Args:
-        img_bgr: the image read (H×W×3 uint8 BGR; not modified).
+        img_bgr: the image read, as the OCR took it (an array in any form it takes, a path or
+            bytes: :func:`~slimocr.infer.draw.bgr_canvas`; not modified).
         result: its OCR result.
         font: a TrueType/OpenType font file; None: PIL's built-in font (Latin only).
 
     Raises:
         OptionError: the font file cannot be loaded.
+        ImageReadError: the image cannot be read.
     """
     from PIL import Image, ImageDraw
 

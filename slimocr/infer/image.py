@@ -24,13 +24,14 @@ starts with the path (or ``<bytes>`` / ``<array>``).
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from slimocr.errors import ImageReadError
 from slimocr.inputs import (
@@ -42,7 +43,7 @@ from slimocr.inputs import (
     read_regular_file,
 )
 
-ImageSource = str | Path | bytes | np.ndarray
+ImageSource = str | Path | os.PathLike[str] | bytes | np.ndarray | Image.Image
 
 _EXIF_ORIENTATION_TAG = 0x0112
 
@@ -140,6 +141,8 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
 def _to_uint8(
     name: str, img: np.ndarray, value_range: tuple[float, float] | None = (0.0, 1.0)
 ) -> np.ndarray:
+    if not img.dtype.isnative:  # big-endian pixels (an array of PIL's "I;16B" mode)
+        img = img.astype(img.dtype.newbyteorder("="))
     if img.dtype == np.uint8:
         return img
     if img.dtype == np.uint16:
@@ -183,6 +186,29 @@ def _to_bgr(
 
 
 DEFAULT_MAX_PIXELS = 50_000_000
+PIL_NAME = "<PIL image>"
+
+
+def _pil_to_bgr(src: Image.Image) -> np.ndarray:
+    """A Pillow image as BGR, turned upright by its EXIF orientation as a file would be;
+    transparent modes are composited on white, 16-bit gray scaled to 8 bits."""
+    try:
+        img = ImageOps.exif_transpose(src)
+        img.load()
+    except Exception as exc:  # noqa: BLE001 - a lazily decoded file can fail here
+        raise ImageReadError(f"{PIL_NAME}: cannot read its pixels ({exc})") from None
+    mode = img.mode
+    if mode.startswith("I;16"):
+        return _to_bgr(PIL_NAME, np.asarray(img))
+    if mode in ("I", "F"):
+        raise ImageReadError(
+            f"{PIL_NAME}: 32-bit mode {mode!r} has no fixed range; convert it to 'RGB' or "
+            "'I;16' first"
+        )
+    alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+    arr = np.asarray(img.convert("RGBA" if alpha else "RGB"))
+    order = [2, 1, 0, 3] if alpha else [2, 1, 0]
+    return _to_bgr(PIL_NAME, np.ascontiguousarray(arr[:, :, order]))
 
 
 def check_image_header(
@@ -211,16 +237,19 @@ def _decode(name: str, data: bytes, max_pixels: int, min_side: int) -> np.ndarra
     fmt, width, height, orientation = check_image_header(name, data, max_pixels, min_side)
     buf = np.frombuffer(data, dtype=np.uint8)
     # OpenCV's decoders log their own "[ WARN ]" line for a damaged file; the error below
-    # names the file instead, so their log is silenced for this call.
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # names the file instead, so their log is silenced for this call. The level is set and
+    # restored under the capture's process-wide lock: calls from other threads each restore
+    # the level they found, never one another's.
     try:
         with c_stderr_captured() as said:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
     except cv2.error as exc:
         raise ImageReadError(f"{name}: cannot decode {fmt} image ({exc.err})") from None
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     decoder = "; ".join(printable(line) for line in said.lines()[:3])
     if img is None:
         detail = f" ({decoder})" if decoder else ""
@@ -245,9 +274,11 @@ def load_image(
     """Read an image into an H×W×3 uint8 BGR array.
 
     Args:
-        src: a path, the encoded bytes of an image file, or an array. Arrays are taken as
-            OpenCV order (BGR / BGRA / gray+alpha / gray); uint16 arrays are scaled to uint8.
-            A float array needs ``value_range``.
+        src: a path (``str`` or path object), the encoded bytes of an image file, an array,
+            or a Pillow image. Arrays are taken as OpenCV order (BGR / BGRA / gray+alpha /
+            gray); uint16 arrays are scaled to uint8. A float array needs ``value_range``. A
+            Pillow image is read in its own (RGB) order and turned by its EXIF orientation,
+            as its file would be; modes ``I`` and ``F`` are refused.
         max_pixels: refuse images with more pixels than this (checked on the header, before
             decoding). PIL's own decompression-bomb limit (about 179 M pixels) also applies.
         min_side: refuse images whose width or height is smaller than this.
@@ -279,11 +310,16 @@ def load_image(
         if not data:
             raise ImageReadError(f"{name}: empty image data")
         return _decode(name, data, max_pixels, min_side)
+    if isinstance(src, os.PathLike) and not isinstance(src, Path):
+        src = Path(os.fspath(src))  # pathlib's pure paths and other path objects
     if isinstance(src, (str, Path)):
         if isinstance(src, str) and not src:
             raise ImageReadError("'': an empty path names no image file")
         # a str is named as given: Path() would fold "http://host/x.png" into "http:/host/x.png"
         return _decode(str(src), _read_bytes(src), max_pixels, min_side)
+    if isinstance(src, Image.Image):
+        _check_size(PIL_NAME, src.width, src.height, max_pixels, min_side)
+        return _pil_to_bgr(src)
     raise ImageReadError(
         f"{printable(repr(src)[:80])}: unsupported image source type {type(src).__name__}"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from PIL import Image
 
 from slimocr.charset import charset_from_character, load_charset
 from slimocr.errors import ModelFileError, SlimOCRError
@@ -26,7 +27,7 @@ from slimocr.infer.crop import (
     sorted_boxes,
 )
 from slimocr.infer.det import DET_LIMIT_TYPES, TextDetector
-from slimocr.infer.image import load_image
+from slimocr.infer.image import PIL_NAME, ImageSource, load_image
 from slimocr.infer.memory import keep_freed_memory
 from slimocr.infer.providers import resolve_providers
 from slimocr.infer.rec import MAX_REC_BATCH, TextRecognizer, charset_from_metadata
@@ -44,7 +45,7 @@ from slimocr.inputs import (
 from slimocr.official import companion_charset, official_available, official_path
 from slimocr.zoo.registry import default_pipeline, resolve_model, resolve_pipeline
 
-ImageInput = str | Path | bytes | np.ndarray
+ImageInput = ImageSource
 _Source = TypeVar("_Source", str, Path, bytes, np.ndarray, ImageInput)
 
 
@@ -53,7 +54,11 @@ def _source_name(image: ImageInput) -> str:
         return "<array>"
     if isinstance(image, (bytes, bytearray, memoryview)):
         return "<bytes>"
-    return str(image)
+    if isinstance(image, Image.Image):
+        return PIL_NAME
+    if isinstance(image, str):
+        return image
+    return str(Path(image))
 
 
 def _ms(start: float, end: float) -> float:
@@ -331,8 +336,9 @@ class OCR:
         """Read all the text lines of one image.
 
         Args:
-            image: a path, encoded image bytes, or an array in OpenCV order (H×W×3 BGR,
-                H×W×4 BGRA, H×W×2 gray + alpha, H×W gray); uint8 or uint16 as they are.
+            image: a path, encoded image bytes, an array in OpenCV order (H×W×3 BGR,
+                H×W×4 BGRA, H×W×2 gray + alpha, H×W gray; uint8 or uint16 as they are), or
+                a Pillow image (:func:`~slimocr.infer.image.load_image`).
             value_range: for a float array only, the range of its pixels: ``(0, 1)`` or
                 ``(0, 255)``. A float array without it, with NaN/inf, or with values outside
                 it is refused (:mod:`slimocr.inputs`), never clipped.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from slimocr.infer.image import ImageSource
 
 
 @dataclass
@@ -109,10 +112,11 @@ class OCRResult:
 
         return json_text(self.to_dict())
 
-    def draw(self, image: np.ndarray, font: str | None = None) -> np.ndarray:
-        """The image (H×W×3 uint8 BGR) with the boxes drawn, side by side with the text
-        written in each box (:func:`slimocr.infer.draw_text.draw_with_text`; ``font`` a font
-        file covering the script, else PIL's built-in Latin font)."""
+    def draw(self, image: ImageSource, font: str | None = None) -> np.ndarray:
+        """The image (as the OCR took it: an array in any form, a path or bytes) with the
+        boxes drawn, side by side with the text written in each box, as H×2W×3 uint8 BGR
+        (:func:`slimocr.infer.draw_text.draw_with_text`; ``font`` a font file covering the
+        script, else PIL's built-in Latin font)."""
         from slimocr.infer.draw_text import draw_with_text
 
         return draw_with_text(image, self, font=font)

@@ -4,9 +4,13 @@ ONNX Runtime sessions once, for :meth:`ray.data.Dataset.map_batches`.
 >>> import ray                                                     # doctest: +SKIP
 >>> from slimocr.runtime.ray_data import RayOCR                    # doctest: +SKIP
 >>> ds = ray.data.read_images("scans/", mode="RGB", include_paths=True)  # doctest: +SKIP
->>> ds = ds.map_batches(RayOCR, fn_constructor_kwargs={"threads": 1},
+>>> ds = ds.map_batches(RayOCR, fn_constructor_kwargs=RayOCR.checked_kwargs(threads=1),
 ...                     concurrency=4, num_cpus=1, batch_size=8)  # doctest: +SKIP
 >>> ds.write_json("ocr_out/")                                      # doctest: +SKIP
+
+Ray builds the class in each actor, where a bad option kills the actor with Ray's traceback:
+:meth:`RayOCR.checked_kwargs` refuses it in the driver first, as one :class:`SlimOCRError`
+naming the option (a plain ``fn_constructor_kwargs`` dict works too, unchecked).
 
 Input columns: ``image`` (arrays as :func:`ray.data.read_images` gives them, RGB) or ``bytes``
 (encoded files, as :func:`ray.data.read_binary_files` gives them; decoded by SlimOCR, EXIF
@@ -24,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from slimocr.errors import ImageReadError, OptionError, SlimOCRError
+from slimocr.errors import ImageReadError, SlimOCRError
 from slimocr.inputs import named_after
 
 
@@ -68,15 +72,43 @@ class RayOCR:
         threads: ONNX Runtime threads per model in each actor; match it to the actor's
             ``num_cpus``.
         **options: the other :class:`OCR` options (``orientation``, ``word_boxes``, …).
+
+    Raises:
+        OptionError: an unknown option, or one of the wrong type or out of range.
+        ModelFileError: an unknown pipeline or model, or a model that cannot be loaded.
+        LabelError: the charset file is malformed.
     """
 
     def __init__(self, pipeline: str | None = None, threads: int = 1, **options: Any) -> None:
-        from slimocr.runtime.pool import build_ocr
+        from slimocr.runtime.pool import build_ocr, check_run_options
 
-        models = [k for k in ("det_model", "rec_model") if options.get(k) is not None]
-        if pipeline is not None and models:
-            raise OptionError(f"give a pipeline or {' / '.join(models)}, not both")
+        check_run_options(1, threads, pipeline, options)
         self.ocr = build_ocr(pipeline, {**options, "threads": threads})
+
+    @classmethod
+    def checked_kwargs(
+        cls, pipeline: str | None = None, threads: int = 1, **options: Any
+    ) -> dict[str, Any]:
+        """The ``fn_constructor_kwargs`` for these arguments, checked in the calling process
+        (the driver) by building the OCR once here as each actor will, so the models must be
+        reachable here too.
+
+        ``providers`` are checked by name only, and the OCR built here runs on the CPU: the
+        actors' nodes may have an ONNX Runtime build that this one lacks. ``reuse_memory`` is
+        checked, not applied: the driver's malloc policy is left as it is.
+
+        Raises:
+            SlimOCRError: what the actors would raise (see the class), naming the option.
+        """
+        from slimocr.infer.providers import PROVIDERS, resolve_providers
+        from slimocr.inputs import check_bool
+
+        providers = options.get("providers")
+        resolve_providers(providers, available=[full for full, _ in PROVIDERS.values()])
+        check_bool("reuse_memory", options.get("reuse_memory", False))
+        cls(pipeline, threads, **{**options, "providers": None, "reuse_memory": False})
+        kwargs = {"threads": threads, **options}
+        return kwargs if pipeline is None else {"pipeline": pipeline, **kwargs}
 
     def _one(self, value: object, column: str, source: str) -> dict[str, Any]:
         try:

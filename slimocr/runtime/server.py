@@ -80,8 +80,32 @@ async def _read_capped(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _image_bytes(request: Any, config: ServerConfig) -> tuple[bytes, str]:
-    """The image file's bytes and a name for it, from any of the three request forms."""
+def _json_image(body: bytes) -> bytes:
+    """The image file's bytes from a JSON body ``{"image": "<base64>"}``; the base64 may be
+    wrapped in lines and may come as a data URI (``data:image/png;base64,...``). A 20 MB body
+    takes a fraction of a second, so the server runs this off the event loop."""
+    from slimocr.inputs import MAX_JSON_DEPTH, json_depth
+
+    try:
+        text = body.decode("utf-8")
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise _Reject(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
+        payload = json.loads(text)
+        text = payload["image"]
+        if not isinstance(text, str):
+            raise TypeError(type(text).__name__)
+        if text.startswith("data:"):
+            head, _, text = text.partition(",")
+            if not head.endswith(";base64"):
+                raise _Reject(400, f"a data URI must carry base64 ({head[:60]!r} does not)")
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
+        raise _Reject(400, 'a JSON body must be {"image": "<base64 of an image file>"}') from None
+
+
+async def _image_bytes(request: Any, config: ServerConfig) -> tuple[bytes, str, bool]:
+    """The image file's bytes, a name for it, and whether the bytes are still a JSON body
+    (:func:`_json_image` reads it), from any of the three request forms."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
         declared = request.headers.get("content-length")
@@ -91,31 +115,20 @@ async def _image_bytes(request: Any, config: ServerConfig) -> tuple[bytes, str]:
             raise _Reject(
                 413, f"request body of {declared} bytes is over the limit of {config.max_bytes}"
             )
-        form = await request.form(max_files=1, max_fields=8, max_part_size=config.max_bytes)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise _Reject(400, "the multipart form has no file field named 'file'")
-        return await upload.read(), upload.filename or "<upload>"
+        # the form is closed on the way out: an upload over 1 MB is a temporary file
+        async with request.form(max_files=1, max_fields=8, max_part_size=config.max_bytes) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise _Reject(400, "the multipart form has no file field named 'file'")
+            return await upload.read(), upload.filename or "<upload>", False
     body = await _read_capped(request, config.max_bytes)
     if ctype == "application/json":
-        from slimocr.inputs import MAX_JSON_DEPTH, json_depth
-
-        try:
-            text = body.decode("utf-8")
-            if json_depth(text) > MAX_JSON_DEPTH:
-                raise _Reject(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels")
-            payload = json.loads(text)
-            text = payload["image"]
-            return base64.b64decode(text, validate=True), "<base64>"
-        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
-            raise _Reject(
-                400, 'a JSON body must be {"image": "<base64 of an image file>"}'
-            ) from None
+        return body, "<base64>", True
     if ctype and not (ctype.startswith("image/") or ctype == "application/octet-stream"):
         raise _Reject(
             415, f"content type {ctype!r}: send image bytes, multipart 'file', or JSON base64"
         )
-    return body, "<bytes>"
+    return body, "<bytes>", False
 
 
 def create_app(config: ServerConfig, ocr: Any = None) -> Any:
@@ -132,13 +145,18 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
     if ocr is None:
         ocr = build_ocr(config.pipeline, dict(config.ocr_options))
     limiter = anyio.CapacityLimiter(config.concurrency)
-    # decoding runs off the event loop too (a large PNG takes a second), so /healthz and the
-    # other requests' uploads go on meanwhile; a few at once bound the decoded images' memory
+    # decoding and a JSON body's parse run off the event loop too (a large PNG or base64
+    # body takes a second), so /healthz and the other requests' uploads go on meanwhile; a
+    # few at once bound the decoded images' memory
     decode_limiter = anyio.CapacityLimiter(max(2, config.concurrency))
     app = FastAPI(title="SlimOCR", version="1")
 
-    def decode(data: bytes, name: str) -> tuple[Any, float]:
+    def decode(data: bytes, name: str, is_json: bool) -> tuple[Any, float]:
         start = time.perf_counter()
+        if is_json:
+            data = _json_image(data)
+        if not data:
+            raise _Reject(400, "no image: the request holds no bytes")
         img = load_image(data, max_pixels=config.max_pixels, name=name)
         if max(img.shape[:2]) > config.max_side:
             h, w = img.shape[:2]
@@ -159,11 +177,9 @@ def create_app(config: ServerConfig, ocr: Any = None) -> Any:
     @app.post("/ocr")
     async def read_image(request: Request) -> Any:
         try:
-            data, name = await _image_bytes(request, config)
-            if not data:
-                raise _Reject(400, "no image: the request holds no bytes")
+            data, name, is_json = await _image_bytes(request, config)
             img, decode_ms = await anyio.to_thread.run_sync(
-                decode, data, name, limiter=decode_limiter
+                decode, data, name, is_json, limiter=decode_limiter
             )
         except ClientDisconnect:  # the client went away mid-upload: no one to answer
             return Response(status_code=400)

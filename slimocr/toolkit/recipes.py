@@ -330,6 +330,23 @@ class Recipe:
         """Where this recipe leaves the model a child recipe starts from."""
         return run_output(self, which)
 
+    def check_parent_built(self, weights: str | Path | None) -> None:
+        """Before a run: the ``weights`` it starts from exist, or, where its parent recipe
+        writes them, one error saying which recipe to run first.
+
+        Raises:
+            ConfigError: the parent recipe's output is missing.
+        """
+        parent = self.head.parent_recipe
+        if parent is None or weights is None or Path(weights).exists():
+            return
+        loaded = load_recipe(parent)
+        kind = getattr(loaded.config, "kind", "det")
+        raise ConfigError(
+            f"{self.path}: starts from {weights}, which its parent recipe has not written yet: "
+            f"run `slimocr {loaded.method} {kind} --recipe {parent}` first"
+        )
+
 
 def run_output(recipe: Recipe, which: str = "model") -> Path:
     """A train run's ``final.pt``; a prune run's ``model/`` (or ``pruned/``) folder."""

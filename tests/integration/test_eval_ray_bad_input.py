@@ -77,6 +77,51 @@ def test_ray_pipeline_with_model_names_is_an_option_error() -> None:
         RayOCR(pipeline="slimocr-v6t-ptq", det_model="ppocrv6t-det-ptq-int8")
 
 
+def test_ray_unknown_option_is_an_option_error_not_a_type_error() -> None:
+    pytest.importorskip("ray", reason="needs the ray extra")
+    from slimocr.errors import OptionError
+    from slimocr.runtime.ray_data import RayOCR
+
+    with pytest.raises(OptionError, match=r"unknown OCR option\(s\): orientaton"):
+        RayOCR(orientaton=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"pipeline": "nope"}, "ModelFileError", "nope: unknown pipeline"),
+        ({"det_model": "nope"}, "ModelFileError", "nope: unknown model name"),
+        ({"providers": "cuda,gpu"}, "OptionError", "unknown execution provider 'gpu'"),
+        ({"providers": 5}, "OptionError", "providers must be a name"),
+        ({"threads": -1}, "OptionError", "threads must be"),
+        ({"det_thresh": 2}, "OptionError", "det_thresh must be in"),
+        ({"word_boxes": "yes"}, "OptionError", "word_boxes must be True or False"),
+        ({"reuse_memory": 1}, "OptionError", "reuse_memory must be True or False"),
+        ({"bogus": 1}, "OptionError", r"unknown OCR option\(s\): bogus"),
+    ],
+)
+def test_ray_checked_kwargs_refuse_a_bad_option_in_the_driver(options, error, message) -> None:
+    # without the check, each actor dies of it in Ray's ActorDiedError traceback
+    pytest.importorskip("ray", reason="needs the ray extra")
+    from slimocr import errors
+    from slimocr.runtime.ray_data import RayOCR
+
+    with pytest.raises(getattr(errors, error), match=message):
+        RayOCR.checked_kwargs(**options)
+
+
+def test_ray_checked_kwargs_are_the_constructor_kwargs(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("ray", reason="needs the ray extra")
+    from slimocr.runtime.ray_data import RayOCR
+
+    # a provider this ONNX Runtime lacks may be on the actors' nodes: checked by name only
+    kwargs = RayOCR.checked_kwargs("slimocr-v6t-ptq", threads=1, providers="cuda")
+    assert kwargs == {"pipeline": "slimocr-v6t-ptq", "threads": 1, "providers": "cuda"}
+    # the actors' malloc policy, not the driver's
+    monkeypatch.setattr("slimocr.infer.pipeline.keep_freed_memory", pytest.fail)
+    assert RayOCR.checked_kwargs(reuse_memory=True) == {"threads": 1, "reuse_memory": True}
+
+
 # ---- eval label files ------------------------------------------------------------------------
 
 

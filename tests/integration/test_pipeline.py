@@ -148,6 +148,35 @@ def test_draw_result(ocr, page: np.ndarray) -> None:
     assert np.array_equal(page, _page_copy(page))  # input untouched
 
 
+def test_drawing_takes_the_image_as_the_ocr_took_it(ocr, page: np.ndarray, tmp_path: Path) -> None:
+    from slimocr.infer.draw import draw_result
+
+    gray = np.ascontiguousarray(page[:, :, 0])
+    result = ocr(gray)
+    expected = draw_result(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), result)
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), gray)
+    sources = {
+        "gray": gray,
+        "gray x1": gray[:, :, None],
+        "gray + alpha": np.dstack([gray, np.full_like(gray, 255)]),
+        "BGRA": np.dstack([page, np.full_like(gray, 255)]),
+        "uint16": gray.astype(np.uint16) * 257,
+        "bool": gray > 127,
+        "path": path,
+        "bytes": path.read_bytes(),
+    }
+    for kind, image in sources.items():
+        drawn = draw_result(image, result)
+        assert drawn.shape == page.shape and drawn.dtype == np.uint8, kind
+        panel = result.draw(image)
+        assert panel.shape == (page.shape[0], 2 * page.shape[1], 3), kind
+        if kind not in ("BGRA", "bool"):
+            assert np.array_equal(drawn, expected), kind
+    with pytest.raises(ImageReadError, match="^<array>: float pixels need their range"):
+        result.draw(page.astype(np.float32) / 255.0)
+
+
 def _page_copy(page: np.ndarray) -> np.ndarray:
     img = _canvas()
     for text in TEXTS:

@@ -91,8 +91,9 @@ def test_decoded_images_through_ray_match_the_local_pipeline(local_ray, folder) 
 
     paths = [str(p) for p in sorted(folder.glob("p*.png"))]
     ds = ray.data.read_images(paths, mode="RGB", include_paths=True)
+    kwargs = RayOCR.checked_kwargs(threads=1)  # checked in the driver, the same run
     rows = ds.map_batches(
-        RayOCR, fn_constructor_kwargs={"threads": 1}, concurrency=1, num_cpus=1, batch_size=3
+        RayOCR, fn_constructor_kwargs=kwargs, concurrency=1, num_cpus=1, batch_size=3
     ).take_all()
     # RGB arrays from Ray's reader, turned to BGR by RayOCR: the pipeline's own results
     got = {Path(r["source"]).name: json.loads(r["result"])["lines"] for r in rows}

@@ -45,7 +45,10 @@ def test_three_request_forms_give_the_json_of_the_cli(server) -> None:
     raw = server.post("/ocr", content=data, headers={"content-type": "image/png"})
     form = server.post("/ocr", files={"file": ("page.png", data, "image/png")})
     b64 = server.post("/ocr", json={"image": base64.b64encode(data).decode()})
-    for response, source in ((raw, "<bytes>"), (form, "page.png"), (b64, "<base64>")):
+    wrapped = base64.encodebytes(data).decode()  # 76-character lines
+    uri = server.post("/ocr", json={"image": "data:image/png;base64," + wrapped})
+    answers = ((raw, "<bytes>"), (form, "page.png"), (b64, "<base64>"), (uri, "<base64>"))
+    for response, source in answers:
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["source"] == source
@@ -62,6 +65,7 @@ def test_three_request_forms_give_the_json_of_the_cli(server) -> None:
         ({"content": b"garbage", "headers": {"content-type": "image/png"}}, 422, "image data"),
         ({"json": {"image": "@@not base64@@"}}, 400, "base64"),
         ({"json": {"picture": "x"}}, 400, "base64"),
+        ({"json": {"image": "data:text/plain,hello"}}, 400, "data URI must carry base64"),
         ({"content": b"x", "headers": {"content-type": "text/plain"}}, 415, "content type"),
         ({"content": b"\0" * (MAX_BYTES + 1)}, 413, "over the limit"),
         ({"files": {"other": ("a.png", b"x", "image/png")}}, 400, "'file'"),

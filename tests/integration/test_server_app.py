@@ -1,10 +1,12 @@
 """The server application in process, with a stand-in OCR (no models): a client that goes away
-mid-upload, decoding off the event loop, upload names in errors, and the options `slimocr serve`
-refuses before it starts."""
+mid-upload, decoding and JSON parsing off the event loop, upload files closed, upload names in
+errors, and the options `slimocr serve` refuses before it starts."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -80,21 +82,81 @@ def test_health_answers_while_an_upload_is_decoded(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(image, "load_image", slow_load)
     app = create_app(ServerConfig(), _StandIn())
+    post = {"content": _png(), "headers": {"content-type": "image/png"}}
+    assert asyncio.run(_health_while_posting(app, post, entered, release)) == (200, 200)
+
+
+async def _health_while_posting(
+    app: Any, post: dict[str, Any], entered: threading.Event, release: threading.Event
+) -> tuple[int, int]:
+    """Post, wait until the server's work has ``entered``, ask /healthz, then ``release``:
+    the two status codes. Work on the event loop would stall /healthz until released."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        upload = asyncio.create_task(client.post("/ocr", **post))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        try:
+            health = await asyncio.wait_for(client.get("/healthz"), timeout=10)
+        finally:
+            release.set()
+        return health.status_code, (await upload).status_code
+
+
+def test_health_answers_while_a_json_body_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    import slimocr.inputs as inputs
+
+    entered, release = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+    real = inputs.json_depth
+
+    def slow_depth(text: str) -> int:
+        seen["thread"] = threading.get_ident()
+        entered.set()
+        seen["released"] = release.wait(timeout=5)  # False: /healthz never came meanwhile
+        return real(text)
+
+    monkeypatch.setattr(inputs, "json_depth", slow_depth)
+    app = create_app(ServerConfig(), _StandIn())
 
     async def scenario() -> tuple[int, int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            headers = {"content-type": "image/png"}
-            upload = asyncio.create_task(client.post("/ocr", content=_png(), headers=headers))
-            while not entered.is_set():
-                await asyncio.sleep(0.01)
-            try:  # decoding on the event loop would stall this until the upload is done
-                health = await asyncio.wait_for(client.get("/healthz"), timeout=10)
-            finally:
-                release.set()
-            return health.status_code, (await upload).status_code
+        seen["loop"] = threading.get_ident()
+        post = {"json": {"image": base64.b64encode(_png()).decode()}}
+        return await _health_while_posting(app, post, entered, release)
 
     assert asyncio.run(scenario()) == (200, 200)
+    assert seen["thread"] != seen["loop"] and seen["released"]
+
+
+def _open_deleted_files() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").endswith("(deleted)")
+        except OSError:  # closed meanwhile
+            pass
+    return count
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
+def test_a_refused_upload_leaves_no_temporary_file_open() -> None:
+    app = create_app(ServerConfig(), _StandIn())
+
+    async def post_unreadable_uploads() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            upload = {"file": ("big.png", b"x" * 1_500_000, "image/png")}  # spooled to disk
+            return [(await client.post("/ocr", files=upload)).status_code for _ in range(3)]
+
+    gc.disable()  # a file left to the garbage collector stays open until it runs
+    try:
+        before = _open_deleted_files()
+        assert asyncio.run(post_unreadable_uploads()) == [422] * 3
+        assert _open_deleted_files() == before
+    finally:
+        gc.enable()
 
 
 def test_errors_name_the_uploaded_file() -> None:
@@ -116,6 +178,7 @@ def test_errors_name_the_uploaded_file() -> None:
         (["--port", "70000"], "--port must be 0..65535"),
         (["--port", "-1"], "--port must be 0..65535"),
         (["--max-side", "0"], "--max-side must be >= 1"),
+        (["--workers", "0"], "--workers must be 1..1024"),
         (["--max-pixels", "60000000"], "--max-pixels must be at most 50000000"),
     ],
 )

@@ -91,6 +91,17 @@ def test_a_parent_name_that_only_labels_the_lineage_is_kept(tmp_path: Path):
     assert quant.head.parent == "my-finetuned-det"
 
 
+def test_a_parent_recipe_not_yet_run_names_the_command_to_run_first(tmp_path: Path):
+    body = f"method: train\n{DET}data:\n  train: x\n"
+    _write(tmp_path / "stage1.yaml", body + f"out_dir: {tmp_path / 'runs' / 'stage1'}\n")
+    child = _write(tmp_path / "stage2.yaml", body + "parent_recipe: stage1.yaml\n")
+    code, output = _run("train", "det", "--recipe", str(child))
+    final = tmp_path / "runs" / "stage1" / "final.pt"
+    assert code == 1
+    assert f"stage2.yaml: starts from {final}, which its parent recipe has not written" in output
+    assert f"run `slimocr train det --recipe {tmp_path / 'stage1.yaml'}` first" in output
+
+
 def test_known_parent_names_still_load():
     from slimocr.toolkit.recipes import load_recipe
 

@@ -277,3 +277,55 @@ def test_not_utf8(tmp_path):
     label.write_bytes(b"w.png\t\xff\xfe\n")
     with pytest.raises(LabelError, match="not UTF-8"):
         read_paddle_rec_labels(label)
+
+
+# ---------------------------------------------------------------- odd inputs
+
+
+def test_icdar_two_images_with_the_stem_of_a_gt_file_are_named_not_picked(tmp_path):
+    images, gt = ic15_dir(tmp_path, {1: GOOD_GT, 2: GOOD_GT})
+    touch(images / "img_1.png")
+    touch(images / "img_3.png")  # no GT file: not evaluated, not a problem
+    both = f"{images / 'img_1.jpg'}, {images / 'img_1.png'}"
+    with pytest.raises(LabelError) as exc:
+        read_icdar_gt_dir(images, gt)
+    assert str(exc.value) == f"{gt / 'gt_img_1.txt'}: image img_1.* is ambiguous: {both}"
+    samples = read_icdar_gt_dir(images, gt, on_error="skip")
+    assert [s.image.name for s in samples] == ["img_2.jpg"]
+    assert samples.warnings == [str(exc.value)]
+
+
+def test_icdar_line_over_the_line_limit_is_a_bad_line(tmp_path, monkeypatch):
+    monkeypatch.setattr("slimocr.eval.readers.MAX_LABEL_LINE_CHARS", 40)
+    images, gt = ic15_dir(tmp_path, {1: "1,2,3,4,5,6,7,8,ok\n1,2,3,4,5,6,7,8," + "x" * 40 + "\n"})
+    too_long = r"gt_img_1.txt:2: line too long \(56 characters; limit 40\)"
+    with pytest.raises(LabelError, match=too_long):
+        read_icdar_gt_dir(images, gt)
+    assert read_icdar_gt_dir(images, gt, on_error="skip")[0].texts == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("9" * 400, "coordinate '9999999999999999999... is out of range (limit 1e+09)"),
+        ("-1e999", "coordinate '-1e999' is out of range (limit 1e+09)"),
+        ("-Infinity", "coordinate '-Infinity' is not finite"),
+        ("y" * 5000, "coordinate 'yyyyyyyyyyyyyyyyyyy... is not a number"),
+    ],
+)
+def test_icdar_odd_coordinates_are_one_short_error(tmp_path, value, message):
+    images, gt = ic15_dir(tmp_path, {1: f"1,2,{value},4,5,6,7,8,a\n"})
+    with pytest.raises(LabelError) as exc:
+        read_icdar_gt_dir(images, gt)
+    assert str(exc.value) == f"{gt / 'gt_img_1.txt'}:1: {message}"
+
+
+def test_paddle_det_integer_of_thousands_of_digits_is_a_bad_line(tmp_path):
+    touch(tmp_path / "a.jpg")
+    box = '{"transcription": "x", "points": [[' + "9" * 5000 + ", 0], [1, 0], [1, 1]]}"
+    label = tmp_path / "det.txt"
+    label.write_text(f"a.jpg\t[{box}]\n" + det_line("a.jpg", []))
+    with pytest.raises(LabelError, match=r"det.txt:1: invalid JSON \(Exceeds the limit \(4300"):
+        read_paddle_det_labels(label)
+    samples = read_paddle_det_labels(label, on_error="skip")
+    assert len(samples) == 1 and len(samples.warnings) == 1

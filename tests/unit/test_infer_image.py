@@ -242,6 +242,9 @@ def test_array_inputs() -> None:
     assert np.array_equal(load_image(bgra), bgr)
     deep = bgr.astype(np.uint16) * 257
     assert np.array_equal(load_image(deep), bgr)
+    assert np.array_equal(load_image(deep.astype(">u2")), bgr)  # big-endian
+    pil16 = Image.frombytes("I;16B", (7, 5), deep[:, :, 0].astype(">u2").tobytes())
+    assert np.array_equal(load_image(np.asarray(pil16)), load_image(gray))
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
@@ -270,3 +273,72 @@ def test_names_of_sources_in_messages() -> None:
 
     with pytest.raises(OptionError, match="value_range must be"):
         load_image("any.png", value_range=(5, 6))
+
+
+def test_decoding_from_threads_restores_the_opencv_log_level() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    level = cv2.utils.logging.getLogLevel()
+
+    def decode_many(_: int) -> None:
+        for _ in range(100):
+            load_image(data)
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            list(pool.map(decode_many, range(8)))
+            assert cv2.utils.logging.getLogLevel() == level  # not another thread's level
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_pillow_images_read_like_their_files(tmp_path: Path, orientation: int) -> None:
+    rng = np.random.default_rng(5)
+    pil = Image.fromarray(rng.integers(0, 255, (30, 50, 3), dtype=np.uint8), "RGB")
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "photo.jpg"
+    pil.save(path, exif=exif, quality=95)
+    with Image.open(path) as opened:
+        from_pil = load_image(opened)
+    from_file = load_image(path)
+    assert from_pil.shape == from_file.shape == ((50, 30, 3) if orientation == 6 else (30, 50, 3))
+    # two JPEG decoders: the same picture up to rounding
+    assert np.abs(from_pil.astype(int) - from_file.astype(int)).mean() < 2.0
+
+
+def test_pillow_modes() -> None:
+    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
+    rgba[..., 0] = 200  # red, half of it transparent
+    rgba[:, :4, 3] = 255
+    out = load_image(Image.fromarray(rgba, "RGBA"))
+    assert out[0, 0].tolist() == [0, 0, 200] and out[0, 7].tolist() == [255, 255, 255]
+    gray16 = Image.fromarray(np.full((8, 8), 65535, dtype=np.uint16))
+    assert gray16.mode.startswith("I;16")
+    assert load_image(gray16).min() == 255
+    assert load_image(Image.new("L", (8, 8), 7))[0, 0].tolist() == [7, 7, 7]
+    assert load_image(Image.new("1", (8, 8), 1))[0, 0].tolist() == [255, 255, 255]
+    for mode in ("I", "F"):
+        with pytest.raises(ImageReadError, match=r"<PIL image>: 32-bit mode"):
+            load_image(Image.new(mode, (8, 8)))
+    with pytest.raises(ImageReadError, match=r"<PIL image>"):
+        load_image(Image.new("RGB", (1, 8)))
+    with pytest.raises(ImageReadError, match=r"<PIL image>.*over the limit|<PIL image>.*pixels"):
+        load_image(Image.new("RGB", (100, 100)), max_pixels=50)
+
+
+def test_path_objects(tmp_path: Path) -> None:
+    from pathlib import PurePath
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(_jpeg_bytes())
+
+    class Named:
+        def __fspath__(self) -> str:
+            return str(path)
+
+    expected = load_image(path)
+    np.testing.assert_array_equal(load_image(PurePath(str(path))), expected)
+    np.testing.assert_array_equal(load_image(Named()), expected)  # type: ignore[arg-type]
+    with pytest.raises(ImageReadError, match="missing.png"):
+        load_image(PurePath(tmp_path / "missing.png"))

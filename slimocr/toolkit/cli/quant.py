@@ -45,6 +45,7 @@ def quant_cmd(
     with CliErrors():
         loaded = load_recipe(recipe, set_, methods=QUANT_METHODS)
         cfg, method = loaded.config, method or loaded.head.method or "pact"
+        loaded.check_parent_built(cfg.weights)
         if cfg.kind != kind:
             fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
         report = run_quant(

@@ -21,13 +21,15 @@ def train_cmd(
     Multi-GPU: ``torchrun --nproc_per_node N -m slimocr.cli.main train det --recipe R``.
     """
     require_torch("train")
-    from slimocr.toolkit.train.config import load_config
+    from slimocr.toolkit.recipes import load_recipe
     from slimocr.toolkit.train.trainer import Trainer
 
     if kind not in ("det", "rec"):
         fail(f"kind must be det or rec, not {kind!r}", code=2)
     with CliErrors():
-        cfg = load_config(recipe, set_)
+        loaded = load_recipe(recipe, set_, default_method="train", methods=("train",))
+        cfg = loaded.config
+        loaded.check_parent_built(cfg.init)
         if cfg.kind != kind:
             fail(f"{recipe}: is a {cfg.kind} recipe, not {kind}")
         result = Trainer(cfg).fit(resume=resume)
