@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,12 +63,6 @@ def session_runner(session: Any, x: Any) -> Callable[[int], None]:
         session.run(x)
 
     return run
-
-
-def per_unit_median(samples: Sequence[tuple[float, int]]) -> float:
-    """Median of ``ms / units`` over (milliseconds, units) pairs (e.g. a batch of crops)."""
-    values = [ms / units for ms, units in samples if units]
-    return statistics.median(values) if values else float("nan")
 
 
 # The x86 flags that decide what int8 gains: VNNI (AVX-512 or AVX) multiplies u8×s8 without the

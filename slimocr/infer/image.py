@@ -301,9 +301,8 @@ def load_image(
         name = "<array>"
         if src.ndim not in (2, 3) or src.size == 0:
             raise ImageReadError(f"{name}: unsupported array shape {src.shape}")
-        img = _to_bgr(name, src, value_range)
-        _check_size(name, img.shape[1], img.shape[0], max_pixels, min_side)
-        return img
+        _check_size(name, src.shape[1], src.shape[0], max_pixels, min_side)  # before a copy
+        return _to_bgr(name, src, value_range)
     if isinstance(src, (bytes, bytearray, memoryview)):
         name = printable(name) if name else "<bytes>"
         data = bytes(src)

@@ -138,13 +138,6 @@ def calibrate(
     return result
 
 
-def thresholds(model: nn.Module) -> dict[str, float]:
-    """Current activation thresholds by quantizer name (NaN for unset ones)."""
-    return {
-        n: float(q.threshold()) if q.initialized else float("nan") for n, q in act_quantizers(model)
-    }
-
-
 def _pick(n_total: int, n: int, seed: int) -> list[int]:
     if n >= n_total:
         return list(range(n_total))
