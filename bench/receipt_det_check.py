@@ -153,6 +153,49 @@ def receipt_samples(pages: int, folder: Path) -> list[Any]:
     return samples
 
 
+def check_rows(samples: list[Any], threads: int) -> list[dict[str, Any]]:
+    """Each of :data:`CHECKS` on ``samples`` beside its parent at the same settings: hmean of
+    both, the change in points and the box agreement with the parent (printed as they come)."""
+    from slimocr.eval.agreement import det_agreement
+    from slimocr.eval.runner import run_det_eval
+    from slimocr.infer.det import TextDetector
+    from slimocr.zoo.registry import resolve_model, resolve_pipeline
+
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def run(model: str, pipeline: str) -> dict[str, Any]:
+        if (model, pipeline) not in runs:
+            opts = resolve_pipeline(pipeline).det_kwargs()
+            det = TextDetector(resolve_model(model, "det"), threads=threads, **opts)
+
+            def detect(img):  # noqa: ANN001, ANN202
+                res = det(img)
+                return res.boxes, res.scores
+
+            rep = run_det_eval(samples, detect, progress=False)
+            runs[model, pipeline] = {
+                "hmean": rep["metrics"]["hmean"],
+                "boxes": [x["boxes"] for x in rep["per_image"]],
+            }
+        return runs[model, pipeline]
+
+    rows = []
+    for model, parent, pipeline in CHECKS:
+        mine, ref = run(model, pipeline), run(parent, pipeline)
+        row = {
+            "model": model,
+            "parent": parent,
+            "settings": pipeline,
+            "hmean": mine["hmean"],
+            "parent_hmean": ref["hmean"],
+            "delta_pt": 100 * (mine["hmean"] - ref["hmean"]),
+            "agreement": det_agreement(ref["boxes"], mine["boxes"])["hmean"],
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def markdown(result: dict[str, Any]) -> str:
     """A result file's rows as a Markdown table."""
     lines = [
@@ -181,45 +224,10 @@ def main() -> None:
         return
 
     from slimocr.bench.latency import machine_info
-    from slimocr.eval.agreement import det_agreement
-    from slimocr.eval.runner import run_det_eval
     from slimocr.files import atomic_write
-    from slimocr.infer.det import TextDetector
-    from slimocr.zoo.registry import resolve_model, resolve_pipeline
 
     samples = receipt_samples(args.pages, args.images / f"v{RENDER_VERSION}")
-    runs: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def run(model: str, pipeline: str) -> dict[str, Any]:
-        if (model, pipeline) not in runs:
-            opts = resolve_pipeline(pipeline).det_kwargs()
-            det = TextDetector(resolve_model(model, "det"), threads=args.threads, **opts)
-
-            def detect(img):  # noqa: ANN001, ANN202
-                res = det(img)
-                return res.boxes, res.scores
-
-            rep = run_det_eval(samples, detect, progress=False)
-            runs[model, pipeline] = {
-                "hmean": rep["metrics"]["hmean"],
-                "boxes": [x["boxes"] for x in rep["per_image"]],
-            }
-        return runs[model, pipeline]
-
-    rows = []
-    for model, parent, pipeline in CHECKS:
-        mine, ref = run(model, pipeline), run(parent, pipeline)
-        row = {
-            "model": model,
-            "parent": parent,
-            "settings": pipeline,
-            "hmean": mine["hmean"],
-            "parent_hmean": ref["hmean"],
-            "delta_pt": 100 * (mine["hmean"] - ref["hmean"]),
-            "agreement": det_agreement(ref["boxes"], mine["boxes"])["hmean"],
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    rows = check_rows(samples, args.threads)
     result = {
         "purpose": __doc__.splitlines()[0],
         "command": f"python bench/receipt_det_check.py --pages {args.pages} --out {args.out}",

@@ -362,14 +362,18 @@ def default_pick(rows: list[dict[str, Any]]) -> dict[str, str] | None:
 
 def det_settings_text(settings: dict[str, Any]) -> str:
     """A row's detector settings in a few characters: ``736 min, 0.2/0.4/1.4`` (resize limit
-    and type, binarization / box / unclip thresholds; OCR defaults where unset).
+    and type, then ``≤2000`` where the longer side is capped below 4000; binarization / box /
+    unclip thresholds; OCR defaults where unset).
 
     >>> det_settings_text({})
     '960 max, 0.3/0.6/1.5'
+    >>> det_settings_text({"det_limit_type": "min", "det_max_side": 2000})
+    '960 min ≤2000, 0.3/0.6/1.5'
     """
     s = settings
+    cap = f" ≤{s['det_max_side']}" if s.get("det_max_side") else ""
     return (
-        f"{s.get('det_limit_side_len', 960)} {s.get('det_limit_type', 'max')}, "
+        f"{s.get('det_limit_side_len', 960)} {s.get('det_limit_type', 'max')}{cap}, "
         f"{s.get('det_thresh', 0.3)}/{s.get('det_box_thresh', 0.6)}/"
         f"{s.get('det_unclip_ratio', 1.5)}"
     )

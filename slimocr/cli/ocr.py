@@ -40,6 +40,11 @@ def ocr_cmd(
     limit_type: str | None = typer.Option(
         None, help="'max' or 'min' side limited [default: the pipeline's, else max]"
     ),
+    max_side: int | None = typer.Option(
+        None,
+        "--max-side",
+        help="cap on the detector input's longer side [default: the pipeline's, else 4000]",
+    ),
     thresh: float | None = typer.Option(
         None, help="DB binarization threshold [default: the pipeline's, else 0.3]"
     ),
@@ -101,6 +106,7 @@ def ocr_cmd(
         "reuse_memory": True,  # this process is the command's own
         "det_limit_side_len": limit_side_len,
         "det_limit_type": limit_type,
+        "det_max_side": max_side,
         "det_thresh": thresh,
         "box_thresh": box_thresh,
         "unclip_ratio": unclip_ratio,

@@ -56,6 +56,7 @@ class DetPreprocess:
         limit_type: ``"max"`` (shrink so the longer side is at most the limit), ``"min"``
             (enlarge so the shorter side is at least the limit) or ``"resize_long"`` (scale the
             longer side to exactly the limit).
+        max_side_limit: the cap on the resized longer side (RapidOCR's pipelines: 2000).
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class TextDetector:
         threads: onnxruntime intra-op threads (None: onnxruntime's default).
         limit_side_len: see :class:`DetPreprocess`.
         limit_type: see :class:`DetPreprocess`.
+        max_side_limit: see :class:`DetPreprocess`.
         rewrite_layout: see :class:`OnnxSession` (when ``model`` is a path).
         providers: see :class:`OnnxSession` (when ``model`` is a path).
         **db_kwargs: options of :class:`~slimocr.postprocess.db.DBPostProcess` (``thresh``,
@@ -149,11 +151,12 @@ class TextDetector:
         threads: int | None = None,
         limit_side_len: int = 960,
         limit_type: str = "max",
+        max_side_limit: int = MAX_SIDE_LIMIT,
         rewrite_layout: bool = True,
         providers: list[str] | None = None,
         **db_kwargs: Any,
     ) -> None:
-        self.preprocess = DetPreprocess(limit_side_len, limit_type)
+        self.preprocess = DetPreprocess(limit_side_len, limit_type, max_side_limit)
         self.session = (
             model
             if isinstance(model, OnnxSession)

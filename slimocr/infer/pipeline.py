@@ -26,7 +26,7 @@ from slimocr.infer.crop import (
     page_turn,
     sorted_boxes,
 )
-from slimocr.infer.det import DET_LIMIT_TYPES, TextDetector
+from slimocr.infer.det import DET_LIMIT_TYPES, MAX_SIDE_LIMIT, TextDetector
 from slimocr.infer.image import PIL_NAME, ImageSource, load_image
 from slimocr.infer.memory import keep_freed_memory
 from slimocr.infer.providers import resolve_providers
@@ -149,6 +149,7 @@ def line_of(
 _DET_DEFAULTS: dict[str, Any] = {
     "det_limit_side_len": 960,
     "det_limit_type": "max",
+    "det_max_side": MAX_SIDE_LIMIT,
     "det_thresh": 0.3,
     "box_thresh": 0.6,
     "unclip_ratio": 1.5,
@@ -205,6 +206,8 @@ class OCR:
             None: the default pipeline's when ``det_model`` is None, else 960. So for the
             detector settings below (else ``"max"``, 0.3, 0.6, 1.5).
         det_limit_type: ``"max"``, ``"min"`` or ``"resize_long"``.
+        det_max_side: the cap on the detector input's longer side (4000; RapidOCR's
+            pipelines, hence the PP-OCRv6 small rows, 2000: a larger photo is read at 2000).
         det_thresh: DB binarization threshold of the probability map.
         box_thresh: minimum DB box score.
         unclip_ratio: DB unclip ratio.
@@ -248,6 +251,7 @@ class OCR:
         threads: int | None = None,
         det_limit_side_len: int | None = None,
         det_limit_type: str | None = None,
+        det_max_side: int | None = None,
         det_thresh: float | None = None,
         box_thresh: float | None = None,
         unclip_ratio: float | None = None,
@@ -265,6 +269,7 @@ class OCR:
         det_model, rec_model, settings = _with_default_pipeline(det_model, rec_model)
         det_limit_side_len = _setting(det_limit_side_len, settings, "det_limit_side_len")
         det_limit_type = _setting(det_limit_type, settings, "det_limit_type")
+        det_max_side = _setting(det_max_side, settings, "det_max_side")
         det_thresh = _setting(det_thresh, settings, "det_thresh")
         box_thresh = _setting(box_thresh, settings, "box_thresh")
         unclip_ratio = _setting(unclip_ratio, settings, "unclip_ratio")
@@ -277,6 +282,7 @@ class OCR:
         check_float("unclip_ratio", unclip_ratio, 0.0)
         check_int("det_limit_side_len", det_limit_side_len, 1)
         check_choice("det_limit_type", det_limit_type, DET_LIMIT_TYPES)
+        check_int("det_max_side", det_max_side, 32)
         check_int("rec_batch_size", rec_batch_size, 1, MAX_REC_BATCH)
         check_int("rec_image_height", rec_image_height, 8, 256, optional=True)
         check_bool("reuse_memory", reuse_memory)
@@ -294,6 +300,7 @@ class OCR:
             threads=threads,
             limit_side_len=det_limit_side_len,
             limit_type=det_limit_type,
+            max_side_limit=det_max_side,
             thresh=det_thresh,
             box_thresh=box_thresh,
             unclip_ratio=unclip_ratio,

