@@ -192,7 +192,7 @@ class OCR:
 
     Args:
         det_model: detector: zoo name, official name, path to ``.onnx``, or None: the default
-            pipeline's (``defaults.pipeline`` of the records file, ``slimocr-v6s-w8``), whose
+            pipeline's (``defaults.pipeline`` of the records file), whose
             detector settings then fill the ``det_*`` / DB arguments left as None.
         rec_model: recognizer, named the same ways; None: the default pipeline's, with its
             ``rec_image_height`` when that is left as None. ``OCR()`` is thus
