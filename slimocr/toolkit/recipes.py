@@ -340,11 +340,10 @@ class Recipe:
         parent = self.head.parent_recipe
         if parent is None or weights is None or Path(weights).exists():
             return
-        loaded = load_recipe(parent)
-        kind = getattr(loaded.config, "kind", "det")
+        loaded = load_recipe(parent)  # every method's config names its kind
         raise ConfigError(
             f"{self.path}: starts from {weights}, which its parent recipe has not written yet: "
-            f"run `slimocr {loaded.method} {kind} --recipe {parent}` first"
+            f"run `slimocr {loaded.method} {loaded.config.kind} --recipe {parent}` first"
         )
 
 
